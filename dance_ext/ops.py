@@ -1,0 +1,120 @@
+"""Python face of the custom ops: argument checks, and routing to the compiled
+extension when it provides the op, else to the pure-PyTorch oracle."""
+from __future__ import annotations
+
+import torch
+
+from . import _augment_op, _mmd_op, reference  # noqa: F401  (the _op modules register fake kernels and autograd)
+from ._extension import has_kernel
+from .augment import NUM_PARAMS
+
+BACKENDS = ("auto", "extension", "reference")
+
+
+def _check_backend(backend: str) -> None:
+    if backend not in BACKENDS:
+        raise ValueError(f"backend: expected one of {BACKENDS}, got {backend!r}")
+
+
+def _use_reference(backend: str, op: str, device: torch.device) -> bool:
+    if backend == "reference":
+        return True
+    if has_kernel(op, device):
+        return False
+    if backend == "extension":
+        raise RuntimeError(f"backend='extension': dance_ext::{op} has no {device.type} kernel in this build "
+                           f"({_describe_build()})")
+    return True
+
+
+def _describe_build() -> str:
+    from ._extension import build_info
+    return ", ".join(f"{k}={v}" for k, v in build_info().items())
+
+
+def _check_augment_args(x: torch.Tensor, params: torch.Tensor, index: torch.Tensor | None) -> None:
+    if not isinstance(x, torch.Tensor) or x.dim() != 4:
+        raise ValueError(f"x: expected a 4-D (N, C, H, W) tensor, got {_describe(x)}")
+    if not x.is_floating_point():
+        raise TypeError(f"x: expected a floating-point tensor, got dtype {x.dtype}")
+    if not isinstance(params, torch.Tensor) or params.dim() != 2 or params.shape[1] != NUM_PARAMS:
+        raise ValueError(f"params: expected a (P, {NUM_PARAMS}) tensor, got {_describe(params)}")
+    if params.device != x.device:
+        raise ValueError(f"params: expected device {x.device} (the device of x), got {params.device}")
+    n, p = x.shape[0], params.shape[0]
+    if index is None:
+        if p not in (1, n):
+            raise ValueError(f"params: without index expected 1 or N={n} rows, got {p}")
+        return
+    if not isinstance(index, torch.Tensor) or index.dtype != torch.int64 or index.shape != (n,):
+        raise ValueError(f"index: expected an int64 tensor of shape ({n},), got {_describe(index)}")
+    if index.device != x.device:
+        raise ValueError(f"index: expected device {x.device} (the device of x), got {index.device}")
+
+
+def _describe(t) -> str:
+    if isinstance(t, torch.Tensor):
+        return f"shape {tuple(t.shape)}, dtype {t.dtype}"
+    return type(t).__name__
+
+
+def siamese_augment(x: torch.Tensor, params: torch.Tensor, index: torch.Tensor | None = None,
+                    backend: str = "auto") -> torch.Tensor:
+    """Augment ``x`` (N, C, H, W) with parameter rows ``params`` (P, 13); sample i uses
+    row ``index[i]`` (or row i when P == N, or row 0 when P == 1). Differentiable in x."""
+    _check_backend(backend)
+    _check_augment_args(x, params, index)
+    params = params.to(x.dtype)
+    if _use_reference(backend, "siamese_augment", x.device):
+        return reference.siamese_augment(x, params, index)
+    return torch.ops.dance_ext.siamese_augment(x, params, index)
+
+
+def class_mean_mmd(f_real: torch.Tensor, f_syn: torch.Tensor, real_labels: torch.Tensor | None = None,
+                   syn_labels: torch.Tensor | None = None, num_classes: int | None = None,
+                   reduction: str = "sum", backend: str = "auto") -> torch.Tensor:
+    """Σ over classes of the squared distance between per-class mean features.
+
+    Class-major (C, n_real, D) and (C, n_syn, D) inputs, or 2-D (n, D) inputs with
+    label vectors and ``num_classes``. ``reduction``: "sum", "mean" or "none" (the (C,)
+    vector). Differentiable in ``f_syn`` only."""
+    _check_backend(backend)
+    if reduction not in ("sum", "mean", "none"):
+        raise ValueError(f"reduction: expected 'sum', 'mean' or 'none', got {reduction!r}")
+    _check_mmd_args(f_real, f_syn, real_labels, syn_labels, num_classes)
+    if _use_reference(backend, "class_mean_mmd", f_syn.device):
+        return reference.class_mean_mmd(f_real, f_syn, real_labels, syn_labels, num_classes, reduction)
+    if num_classes is None:
+        num_classes = f_real.shape[0]
+    per_class, _ = torch.ops.dance_ext.class_mean_mmd(f_real, f_syn, real_labels, syn_labels, num_classes)
+    if reduction == "none":
+        return per_class
+    return per_class.mean() if reduction == "mean" else per_class.sum()
+
+
+def _check_mmd_args(f_real, f_syn, real_labels, syn_labels, num_classes) -> None:
+    for name, f in (("f_real", f_real), ("f_syn", f_syn)):
+        if not isinstance(f, torch.Tensor) or not f.is_floating_point() or f.dim() not in (2, 3):
+            raise ValueError(f"{name}: expected a floating-point 2-D or 3-D tensor, got {_describe(f)}")
+    if f_real.dim() != f_syn.dim():
+        raise ValueError(f"f_syn: expected {f_real.dim()} dims like f_real, got {f_syn.dim()}")
+    if f_real.shape[-1] != f_syn.shape[-1]:
+        raise ValueError(f"f_syn: expected feature dimension D={f_real.shape[-1]} like f_real, got {f_syn.shape[-1]}")
+    if f_real.device != f_syn.device:
+        raise ValueError(f"f_syn: expected device {f_real.device} like f_real, got {f_syn.device}")
+    if f_real.dim() == 3:
+        if f_real.shape[0] != f_syn.shape[0]:
+            raise ValueError(f"f_syn: expected C={f_real.shape[0]} classes like f_real, got {f_syn.shape[0]}")
+        if f_real.shape[1] == 0 or f_syn.shape[1] == 0:
+            raise ValueError("f_real, f_syn: every class needs at least one sample")
+        return
+    if not isinstance(num_classes, int) or num_classes < 1:
+        raise ValueError(f"num_classes: expected a positive int with 2-D features, got {num_classes!r}")
+    for name, labels, f in (("real_labels", real_labels, f_real), ("syn_labels", syn_labels, f_syn)):
+        if not isinstance(labels, torch.Tensor) or labels.dtype != torch.int64 or labels.shape != (f.shape[0],):
+            raise ValueError(f"{name}: expected an int64 tensor of shape ({f.shape[0]},), got {_describe(labels)}")
+        counts = torch.bincount(labels.clamp(-1, num_classes).add(1), minlength=num_classes + 2)
+        if counts[0] > 0 or counts[-1] > 0:
+            raise ValueError(f"{name}: expected labels in [0, {num_classes}), got values outside")
+        if (counts[1:-1] == 0).any():
+            raise ValueError(f"{name}: every class in [0, {num_classes}) needs at least one sample")
