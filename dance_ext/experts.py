@@ -1,0 +1,301 @@
+"""DANCE expert pretraining (ALGORITHMS.md §3.3), the on-disk expert store and the
+resident expert pool used for middle encoders (§3.6).
+
+Store layout (one folder):
+
+* ``experts.safetensors``: tensors ``init.{i}.{name}`` (the parameters straight after
+  construction, PyTorch default init) and ``trained.{i}.{name}`` (after the last
+  epoch), for expert i and every ``named_parameters()`` name. Buffers are not stored:
+  DANCE's interpolation ignores them and the ConvNet (instance norm) has none.
+* ``manifest.json``: format version, dataset facts, network spec, training settings,
+  per-expert test accuracy and seconds, the sha256 of the safetensors file.
+
+Both files are first written completely to temporary files in the same folder, then
+renamed into place with ``os.replace``, manifest last (an old manifest is removed just
+before), so an interrupted run leaves either the old store, or no manifest (which
+``ExpertPool.load`` refuses), never a half-written store that loads.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import os
+import tempfile
+import time
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from tqdm.auto import tqdm
+
+from .augment import PRETRAIN_STRATEGY
+from .data import as_class_data
+from .models import build_network, flatten_parameters_, network_spec
+from .train import accuracy, derive_seed, make_generator, resolve_device, seeded_network, train_epoch
+
+FORMAT = "dance_ext.experts"
+FORMAT_VERSION = 1
+WEIGHTS_FILE = "experts.safetensors"
+MANIFEST_FILE = "manifest.json"
+MOMENTUM, WEIGHT_DECAY, GAMMA, CUTMIX_P = 0.9, 5e-4, 0.2, 0.5
+_SEED_TAG = 2  # keeps pretraining streams apart from other users of derive_seed
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("dance_ext")
+    except importlib.metadata.PackageNotFoundError:  # a source tree that was never installed
+        return "unknown"
+
+
+def _sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _temp_path(folder: str, name: str) -> str:
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix="-" + name)
+    os.close(fd)
+    return tmp
+
+
+def _positive_int(name: str, value) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name}: expected a positive int, got {value!r}")
+    return value
+
+
+def pretrain_experts(train, num: int = 5, epochs: int = 60, out: str = "experts/", arch: str = "convnet",
+                     test=None, seed: int = 0, device=None, batch_size: int = 64, lr: float = 0.01,
+                     width: int = 128, depth: int | None = None, progress: bool = True,
+                     overwrite: bool = False) -> "ExpertPool":
+    """Pretrain ``num`` experts on ``train`` and store them in the folder ``out``.
+
+    Per expert i (DANCE ``pretrain.py``): a fresh network seeded from (seed, i); SGD lr
+    ``lr``, momentum 0.9, wd 5e-4; MultiStepLR [2E//3, 5E//6] γ 0.2 per epoch; every
+    epoch one shuffled pass over the whole train set in batches of ``batch_size``; DSA
+    ``color_crop`` per sample (IDC convention) under no_grad, CutMix with p 0.5. The
+    test accuracy on ``test`` (default: the test split when ``train`` is a dataset name,
+    else none) is measured at the end. ``train``/``test``: anything
+    ``data.as_class_data`` accepts. An existing store in ``out`` is kept unless
+    ``overwrite=True``. Returns the loaded :class:`ExpertPool`.
+    """
+    _positive_int("num", num)
+    _positive_int("epochs", epochs)
+    _positive_int("batch_size", batch_size)
+    if not isinstance(lr, (int, float)) or isinstance(lr, bool) or not lr > 0:
+        raise ValueError(f"lr: expected a positive number, got {lr!r}")
+    derive_seed(seed)  # validates seed
+    out = os.fspath(out)
+    weights_path, manifest_path = os.path.join(out, WEIGHTS_FILE), os.path.join(out, MANIFEST_FILE)
+    if not overwrite and (os.path.exists(weights_path) or os.path.exists(manifest_path)):
+        raise FileExistsError(f"out: {out!r} already holds an expert store; pass overwrite=True to replace it")
+    device = resolve_device(device)
+    data = as_class_data(train, split="train", device=device)
+    if test is None and isinstance(train, str):
+        test = train
+    test_data = as_class_data(test, split="test", device=device) if test is not None else None
+    if test_data is not None and (test_data.channels, test_data.num_classes) != (data.channels, data.num_classes):
+        raise ValueError(f"test: expected {data.channels} channels and {data.num_classes} classes like train, "
+                         f"got {test_data.channels} and {test_data.num_classes}")
+    spec = network_spec(arch, data.channels, data.num_classes, data.image_size, width, depth)
+    milestones = [2 * epochs // 3, 5 * epochs // 6]
+    images, labels = data.images.to(device), data.labels.to(device)
+
+    tensors: dict[str, torch.Tensor] = {}
+    records = []
+    for i in tqdm(range(num), desc="experts", disable=not progress):
+        start = time.perf_counter()
+        model = seeded_network(lambda: build_network(spec), derive_seed(seed, _SEED_TAG, i, 0), device)
+        for name, p in model.named_parameters():
+            tensors[f"init.{i}.{name}"] = p.detach().to("cpu", copy=True).contiguous()
+        gen = make_generator(derive_seed(seed, _SEED_TAG, i, 1))
+        opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
+        scheduler = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=milestones, gamma=GAMMA)
+        bar = tqdm(range(epochs), desc=f"expert {i}", leave=False, disable=not progress)
+        for _ in bar:
+            loss = train_epoch(model, opt, images, labels, batch_size, gen, PRETRAIN_STRATEGY, "idc",
+                               CUTMIX_P, data.normalize)
+            scheduler.step()
+            if progress:
+                bar.set_postfix(loss=f"{float(loss):.3f}")
+        acc = None
+        if test_data is not None:
+            acc = accuracy(model, test_data.images, test_data.labels, normalize=data.normalize)
+        for name, p in model.named_parameters():
+            tensors[f"trained.{i}.{name}"] = p.detach().to("cpu", copy=True).contiguous()
+        records.append({"index": i, "test_accuracy": acc, "train_seconds": time.perf_counter() - start})
+
+    os.makedirs(out, exist_ok=True)
+    tmp_weights, tmp_manifest = _temp_path(out, WEIGHTS_FILE), _temp_path(out, MANIFEST_FILE)
+    try:
+        # both files are complete on disk before anything of an existing store is touched
+        save_file(tensors, tmp_weights)
+        manifest = {
+            "format": FORMAT, "format_version": FORMAT_VERSION,
+            "dataset": data.name, "num_classes": data.num_classes, "channels": data.channels,
+            "image_size": list(_hw(data.image_size)), "mean": list(map(float, data.mean)),
+            "std": list(map(float, data.std)),
+            "network": spec, "num_experts": num, "epochs": epochs, "lr": lr, "momentum": MOMENTUM,
+            "weight_decay": WEIGHT_DECAY, "milestones": milestones, "gamma": GAMMA, "batch_size": batch_size,
+            "strategy": PRETRAIN_STRATEGY, "cutmix_p": CUTMIX_P, "seed": seed, "experts": records,
+            "weights_file": WEIGHTS_FILE, "sha256": _sha256(tmp_weights),
+            "dance_ext_version": _version(), "torch_version": torch.__version__,
+        }
+        with open(tmp_manifest, "w") as f:
+            json.dump(manifest, f, indent=2)
+        if os.path.exists(manifest_path):  # an old store stops loading before its weights change
+            os.remove(manifest_path)
+        os.replace(tmp_weights, weights_path)
+        os.replace(tmp_manifest, manifest_path)
+    finally:
+        for tmp in (tmp_weights, tmp_manifest):
+            if os.path.exists(tmp):
+                os.remove(tmp)
+    return ExpertPool.load(out, device=device)
+
+
+def _build(spec: dict, device) -> torch.nn.Module:
+    # its init is overwritten anyway; a private seed keeps the caller's global RNG untouched
+    return seeded_network(lambda: build_network(spec), 0, device)
+
+
+def _hw(size) -> tuple[int, int]:
+    return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+
+
+class ExpertPool:
+    """The experts of a store, resident on one device as two contiguous (E, P) tensors,
+    ``init_flat`` and ``trained_flat``, in ``models.flatten_parameters_`` order."""
+
+    def __init__(self, path: str, manifest: dict, init_flat: torch.Tensor, trained_flat: torch.Tensor):
+        self.path, self.manifest = path, manifest
+        self.spec = manifest["network"]
+        self.num_experts = init_flat.shape[0]
+        self.init_flat, self.trained_flat = init_flat, trained_flat
+        self.device = init_flat.device
+
+    def __repr__(self) -> str:
+        return (f"ExpertPool({self.path!r}, dataset={self.manifest.get('dataset')!r}, experts={self.num_experts}, "
+                f"params={self.init_flat.shape[1]}, device={self.device})")
+
+    @classmethod
+    def load(cls, path, device=None) -> "ExpertPool":
+        """Load and verify the store in the folder ``path`` (file presence, sha256, tensor
+        names and shapes against the manifest's network spec)."""
+        path = os.fspath(path)
+        device = resolve_device(device)
+        manifest_path, weights_path = os.path.join(path, MANIFEST_FILE), os.path.join(path, WEIGHTS_FILE)
+        if not os.path.isfile(manifest_path):
+            raise FileNotFoundError(f"{path!r}: no {MANIFEST_FILE}; not an expert store, or an interrupted "
+                                    f"pretraining (rerun pretrain_experts)")
+        if not os.path.isfile(weights_path):
+            raise FileNotFoundError(f"{path!r}: {MANIFEST_FILE} is there but {WEIGHTS_FILE} is missing")
+        try:
+            with open(manifest_path) as f:
+                manifest = json.load(f)
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"{manifest_path!r}: unreadable manifest ({exc})") from exc
+        missing = [k for k in ("format", "format_version", "network", "num_experts", "sha256")
+                   if k not in manifest]
+        if missing or manifest["format"] != FORMAT:
+            raise ValueError(f"{manifest_path!r}: not a {FORMAT} manifest (missing keys {missing})")
+        if manifest["format_version"] != FORMAT_VERSION:
+            raise ValueError(f"{manifest_path!r}: format version {manifest['format_version']} is not supported "
+                             f"(this dance_ext reads version {FORMAT_VERSION})")
+        digest = _sha256(weights_path)
+        if digest != manifest["sha256"]:
+            raise ValueError(f"{weights_path!r}: sha256 {digest} does not match the manifest's "
+                             f"{manifest['sha256']}; the file is corrupt, truncated or from another store")
+        try:
+            tensors = load_file(weights_path, device="cpu")
+        except (SafetensorError, OSError) as exc:
+            raise ValueError(f"{weights_path!r}: unreadable safetensors file ({exc})") from exc
+
+        num = manifest["num_experts"]
+        model = _build(manifest["network"], device)
+        shapes = {name: tuple(p.shape) for name, p in model.named_parameters()}
+        expected = {f"{kind}.{i}.{name}" for kind in ("init", "trained") for i in range(num) for name in shapes}
+        if set(tensors) != expected:
+            extra, lost = sorted(set(tensors) - expected), sorted(expected - set(tensors))
+            raise ValueError(f"{weights_path!r}: tensor names do not match the manifest's network and "
+                             f"{num} experts (missing {lost[:5]}, unexpected {extra[:5]})")
+        for key, t in tensors.items():
+            name = key.split(".", 2)[2]
+            if tuple(t.shape) != shapes[name]:
+                raise ValueError(f"{weights_path!r}: tensor {key!r} has shape {tuple(t.shape)}, the network "
+                                 f"spec expects {shapes[name]}")
+        # copying into the params (views of flat) puts every expert in flatten_parameters_ order
+        flat = flatten_parameters_(model)
+        params = dict(model.named_parameters())
+        init_flat = torch.empty(num, flat.numel(), dtype=flat.dtype, device=device)
+        trained_flat = torch.empty_like(init_flat)
+        with torch.no_grad():
+            for i in range(num):
+                for kind, dest in (("init", init_flat), ("trained", trained_flat)):
+                    for name, p in params.items():
+                        p.copy_(tensors[f"{kind}.{i}.{name}"])
+                    dest[i].copy_(flat)
+        return cls(path, manifest, init_flat, trained_flat)
+
+    def new_model(self, device=None):
+        """A frozen network of the store's spec whose parameters are views of the returned
+        flat buffer (holding expert 0's trained weights)."""
+        device = self.device if device is None else torch.device(device)
+        model = _build(self.spec, device).to(dtype=self.init_flat.dtype)
+        flat = flatten_parameters_(model)
+        with torch.no_grad():
+            flat.copy_(self.trained_flat[0])
+        return model, flat
+
+    def _rows(self, k):
+        """(init, trained) rows of expert ``k``: views for an int, a gather (no host sync,
+        so the range is not checked) for an int64 tensor of one element."""
+        if isinstance(k, int) and not isinstance(k, bool):
+            if not 0 <= k < self.num_experts:
+                raise IndexError(f"k: expert index {k} out of range [0, {self.num_experts})")
+            return self.init_flat[k], self.trained_flat[k]
+        if not isinstance(k, torch.Tensor) or k.dtype != torch.int64 or k.numel() != 1:
+            raise ValueError(f"k: expected an int or a one-element int64 tensor, got "
+                             f"{k.dtype if isinstance(k, torch.Tensor) else type(k).__name__}")
+        index = k.reshape(1).to(self.device, non_blocking=True)
+        return self.init_flat.index_select(0, index)[0], self.trained_flat.index_select(0, index)[0]
+
+    def _check_out(self, flat_out: torch.Tensor) -> None:
+        if (not isinstance(flat_out, torch.Tensor) or flat_out.shape != (self.init_flat.shape[1],)
+                or flat_out.device != self.device or flat_out.dtype != self.init_flat.dtype):
+            raise ValueError(f"flat_out: expected a ({self.init_flat.shape[1]},) {self.init_flat.dtype} tensor on "
+                             f"{self.device}, got {getattr(flat_out, 'shape', type(flat_out).__name__)}")
+
+    @torch.no_grad()
+    def middle_(self, flat_out: torch.Tensor, k, lam) -> torch.Tensor:
+        """θ_mid = λ·θ_init + (1−λ)·θ_trained of expert ``k`` into ``flat_out``, as one
+        ``lerp(trained, init, λ)`` (λ = 0: the expert, λ = 1: its initialisation).
+        ``k``: an int or a one-element int64 tensor; ``lam``: a float or a one-element
+        float tensor, best on the pool's device (then nothing waits for the host)."""
+        self._check_out(flat_out)
+        init, trained = self._rows(k)
+        if isinstance(lam, torch.Tensor):
+            lam = lam.reshape(()).to(self.device, self.init_flat.dtype, non_blocking=True)
+        return torch.lerp(trained, init, lam, out=flat_out)
+
+    @torch.no_grad()
+    def expert_(self, flat_out: torch.Tensor, k) -> torch.Tensor:
+        """Copy expert ``k``'s trained weights into ``flat_out``."""
+        self._check_out(flat_out)
+        return flat_out.copy_(self._rows(k)[1])
+
+    def check_compatible(self, channels: int, num_classes: int, image_size) -> None:
+        """Raise when the store's experts cannot serve a dataset of this shape."""
+        have = (self.manifest.get("channels"), self.manifest.get("num_classes"),
+                tuple(self.manifest.get("image_size") or ()))
+        want = (channels, num_classes, _hw(image_size))
+        if have != want:
+            raise ValueError(f"experts: the store {self.path!r} (dataset {self.manifest.get('dataset')!r}) holds "
+                             f"experts for channels={have[0]}, num_classes={have[1]}, image_size={have[2]}, but "
+                             f"channels={want[0]}, num_classes={want[1]}, image_size={want[2]} were expected; "
+                             f"pretrain experts on this dataset")
