@@ -61,5 +61,5 @@ setup(
     # torch has a lower bound only: an installed torch satisfies it and nothing else is pulled
     install_requires=["torch>=2.4", "numpy", "safetensors", "tqdm", "matplotlib", "pillow", "scikit-learn"],
     extras_require={"test": ["pytest", "pytest-benchmark", "hypothesis"], "vision": ["torchvision"]},
-    entry_points={"console_scripts": ["dance-ext = dance_ext.cli:main"]},
+    entry_points={"console_scripts": ["dance-ext = dance_ext.cli:run"]},
 )

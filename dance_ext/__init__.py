@@ -1,0 +1,22 @@
+"""dance_ext: fast, paper-exact dataset condensation by Distribution Matching (DM) and DANCE.
+
+    import dance_ext
+    res = dance_ext.condense("digits", ipc=10, method="dance", preset="quick")
+    print(dance_ext.evaluate(res, "digits", runs=3))
+    res.save("out/")
+"""
+__version__ = "0.1.0"
+
+from . import ops  # noqa: E402  (loads the compiled ops when built)
+from ._extension import build_info  # noqa: E402
+
+from .api import condense  # noqa: E402
+from .data import DATASET_STATS, ClassData, as_class_data, load_dataset  # noqa: E402
+from .evaluate import evaluate  # noqa: E402
+from .experts import ExpertPool, pretrain_experts  # noqa: E402
+from .results import CondenseResult  # noqa: E402
+
+load = CondenseResult.load
+
+__all__ = ["condense", "evaluate", "pretrain_experts", "load", "load_dataset", "ops", "build_info",
+           "ClassData", "CondenseResult", "ExpertPool", "as_class_data", "DATASET_STATS", "__version__"]

@@ -23,6 +23,8 @@ def build_info() -> dict:
             "torch_version": _C.torch_version}
 
 
+# the answer is fixed for a process, and dynamo cannot trace the dispatcher query
+@torch.compiler.assume_constant_result
 def has_kernel(op: str, device: torch.device | str) -> bool:
     """Whether ``dance_ext::op`` has a kernel registered for the device's dispatch key."""
     if _C is None:

@@ -86,39 +86,42 @@ def cutout_size(size: int, config: DSAConfig = DSAConfig()) -> int:
 
 def _fill_op(rows: torch.Tensor, mask: torch.Tensor, op: str, image_size, config, gen) -> None:
     """Draw the parameters of ``op`` for every row and write them where ``mask`` holds."""
-    n = rows.shape[0]
+    n, dev = rows.shape[0], rows.device
     height, width = image_size
 
+    def rand() -> torch.Tensor:
+        return torch.rand(n, generator=gen, device=dev)
+
     def uniform(lo: float, hi: float) -> torch.Tensor:
-        return torch.rand(n, generator=gen) * (hi - lo) + lo
+        return rand() * (hi - lo) + lo
 
     def integers(lo: int, hi_inclusive: int) -> torch.Tensor:
-        return torch.randint(lo, hi_inclusive + 1, (n,), generator=gen).float()
+        return torch.randint(lo, hi_inclusive + 1, (n,), generator=gen, device=dev).float()
 
     columns: dict[int, torch.Tensor] = {}
     if op == "flip":
-        columns[FLIP] = (torch.rand(n, generator=gen) < config.prob_flip).float()
+        columns[FLIP] = (rand() < config.prob_flip).float()
     elif op == "scale":
         r = config.ratio_scale
         columns[SCALE_W] = uniform(1.0 / r, r)
         columns[SCALE_H] = uniform(1.0 / r, r)
     elif op == "rotate":
-        columns[ANGLE] = (torch.rand(n, generator=gen) - 0.5) * 2 * config.ratio_rotate / 180 * math.pi
+        columns[ANGLE] = (rand() - 0.5) * 2 * config.ratio_rotate / 180 * math.pi
     elif op == "crop":
         sh, sw = crop_shift(height, config), crop_shift(width, config)
         columns[SHIFT_H] = integers(-sh, sh)
         columns[SHIFT_W] = integers(-sw, sw)
     elif op == "color":
-        columns[BRIGHTNESS] = (torch.rand(n, generator=gen) - 0.5) * config.brightness
-        columns[SATURATION] = torch.rand(n, generator=gen) * config.saturation
-        columns[CONTRAST] = torch.rand(n, generator=gen) + config.contrast
+        columns[BRIGHTNESS] = (rand() - 0.5) * config.brightness
+        columns[SATURATION] = rand() * config.saturation
+        columns[CONTRAST] = rand() + config.contrast
     elif op == "cutout":
         ch, cw = cutout_size(height, config), cutout_size(width, config)
         # centre in [0, size + (1 - side % 2)), as in the official code
         columns[CUTOUT_H] = integers(0, height - ch % 2)
         columns[CUTOUT_W] = integers(0, width - cw % 2)
-        columns[CUTOUT_SIZE_H] = torch.full((n,), float(ch))
-        columns[CUTOUT_SIZE_W] = torch.full((n,), float(cw))
+        columns[CUTOUT_SIZE_H] = torch.full((n,), float(ch), device=dev)
+        columns[CUTOUT_SIZE_W] = torch.full((n,), float(cw), device=dev)
     else:  # parse_strategy rejects anything else
         raise AssertionError(op)
     for col, values in columns.items():
@@ -130,8 +133,9 @@ def sample_params(n: int, strategy: str, image_size, convention: str = "vico", *
                   config: DSAConfig = DSAConfig(), device=None) -> torch.Tensor:
     """Draw ``n`` parameter rows of ``strategy`` for images of ``image_size`` (H, W).
 
-    The draws happen on the CPU generator ``generator`` (the tensor is small) and the
-    result is moved to ``device`` without synchronising.
+    The draws happen on the device of ``generator`` (CPU when None), so a CUDA
+    generator keeps the condensation loop free of host-device transfers; the result
+    is then moved to ``device`` (default: the generator's device).
     """
     if convention not in CONVENTIONS:
         raise ValueError(f"convention: expected one of {CONVENTIONS}, got {convention!r}")
@@ -141,7 +145,10 @@ def sample_params(n: int, strategy: str, image_size, convention: str = "vico", *
     if height < 1 or width < 1:
         raise ValueError(f"image_size: expected positive (H, W), got {image_size!r}")
     tokens = parse_strategy(strategy)
-    rows = identity_params(n)
+    draw_device = generator.device if generator is not None else torch.device("cpu")
+    rows = identity_params(n, device=draw_device)
+    if device is None:
+        device = draw_device
     if n == 0 or not tokens:
         return rows.to(device)
     if convention == "vico":
@@ -150,14 +157,14 @@ def sample_params(n: int, strategy: str, image_size, convention: str = "vico", *
         always = tuple(t for t in tokens if t in IDC_ALWAYS)
         pool = tuple(t for t in tokens if t not in IDC_ALWAYS)
     # order of application is fixed by the op; drawing order only fixes the random stream
-    everywhere = torch.ones(n, dtype=torch.bool)
+    everywhere = torch.ones(n, dtype=torch.bool, device=draw_device)
     for op in always:
         _fill_op(rows, everywhere, op, (height, width), config, generator)
     if pool:
         if one_op_per_call:
-            choice = torch.randint(len(pool), (1,), generator=generator).expand(n)
+            choice = torch.randint(len(pool), (1,), generator=generator, device=draw_device).expand(n)
         else:
-            choice = torch.randint(len(pool), (n,), generator=generator)
+            choice = torch.randint(len(pool), (n,), generator=generator, device=draw_device)
         for k, op in enumerate(pool):
             _fill_op(rows, choice == k, op, (height, width), config, generator)
     return rows.to(device, non_blocking=True)

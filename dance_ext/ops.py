@@ -16,14 +16,17 @@ def _check_backend(backend: str) -> None:
         raise ValueError(f"backend: expected one of {BACKENDS}, got {backend!r}")
 
 
-def _use_reference(backend: str, op: str, device: torch.device) -> bool:
+KERNEL_DTYPES = (torch.float32, torch.float64)
+
+
+def _use_reference(backend: str, op: str, device: torch.device, dtype: torch.dtype) -> bool:
     if backend == "reference":
         return True
-    if has_kernel(op, device):
+    if has_kernel(op, device) and dtype in KERNEL_DTYPES:
         return False
     if backend == "extension":
-        raise RuntimeError(f"backend='extension': dance_ext::{op} has no {device.type} kernel in this build "
-                           f"({_describe_build()})")
+        raise RuntimeError(f"backend='extension': dance_ext::{op} has no {device.type} kernel for {dtype} in "
+                           f"this build ({_describe_build()})")
     return True
 
 
@@ -65,7 +68,7 @@ def siamese_augment(x: torch.Tensor, params: torch.Tensor, index: torch.Tensor |
     _check_backend(backend)
     _check_augment_args(x, params, index)
     params = params.to(x.dtype)
-    if _use_reference(backend, "siamese_augment", x.device):
+    if _use_reference(backend, "siamese_augment", x.device, x.dtype):
         return reference.siamese_augment(x, params, index)
     return torch.ops.dance_ext.siamese_augment(x, params, index)
 
@@ -82,7 +85,7 @@ def class_mean_mmd(f_real: torch.Tensor, f_syn: torch.Tensor, real_labels: torch
     if reduction not in ("sum", "mean", "none"):
         raise ValueError(f"reduction: expected 'sum', 'mean' or 'none', got {reduction!r}")
     _check_mmd_args(f_real, f_syn, real_labels, syn_labels, num_classes)
-    if _use_reference(backend, "class_mean_mmd", f_syn.device):
+    if _use_reference(backend, "class_mean_mmd", f_syn.device, f_syn.dtype):
         return reference.class_mean_mmd(f_real, f_syn, real_labels, syn_labels, num_classes, reduction)
     if num_classes is None:
         num_classes = f_real.shape[0]
@@ -102,6 +105,8 @@ def _check_mmd_args(f_real, f_syn, real_labels, syn_labels, num_classes) -> None
         raise ValueError(f"f_syn: expected feature dimension D={f_real.shape[-1]} like f_real, got {f_syn.shape[-1]}")
     if f_real.device != f_syn.device:
         raise ValueError(f"f_syn: expected device {f_real.device} like f_real, got {f_syn.device}")
+    if f_real.dtype != f_syn.dtype:
+        raise TypeError(f"f_syn: expected dtype {f_real.dtype} like f_real, got {f_syn.dtype}")
     if f_real.dim() == 3:
         if f_real.shape[0] != f_syn.shape[0]:
             raise ValueError(f"f_syn: expected C={f_real.shape[0]} classes like f_real, got {f_syn.shape[0]}")

@@ -1,0 +1,213 @@
+"""The DM and DANCE condensation loops, batched over classes (ALGORITHMS.md §1.3, §3.5).
+
+All classes go through one forward/backward per phase with per-class augmentation rows
+and the per-class MMD in one op. DANCE's official loop takes one SGD step per class;
+since every class's loss depends only on its own images, the batched loop reproduces
+that sequence exactly by applying, per class, the zero-gradient momentum "tails" that
+the other classes' steps cause (§3.7). Inside an iteration there is no host sync, no
+disk I/O and no parameter gradient: all randomness comes from one generator on the
+device, and networks are frozen.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from . import ops
+from .augment import sample_params
+from .data import ClassData
+from .models import default_init_bounds, flatten_parameters_, get_network
+from .presets import CondenseConfig
+from .synthetic import decode, initial_images
+
+
+@dataclass
+class Draws:
+    """Every random choice of one outer iteration, shared by the batched loop and the
+    sequential reference implementation in the tests."""
+    real_index: torch.Tensor                 # (C, n_real) dataset indices
+    inner_params: torch.Tensor               # (C, 13) one augmentation row per class
+    inner_pick: torch.Tensor | None          # (C, n_syn) decoded images used, None: all
+    calib_params: list[torch.Tensor] = field(default_factory=list)
+    calib_pick: list[torch.Tensor | None] = field(default_factory=list)
+    expert: torch.Tensor | None = None       # (1,) int64, DANCE
+    lam: torch.Tensor | None = None          # (1,) λ of the middle encoder, DANCE
+    network_noise: torch.Tensor | None = None  # U[0,1) per parameter of DM's fresh network
+
+
+class Condenser:
+    """State and step of one DM or DANCE run on class-indexed data ``data``
+    (already on the run's device)."""
+
+    def __init__(self, data: ClassData, config: CondenseConfig, generator: torch.Generator, pool=None):
+        self.data, self.config, self.gen, self.pool = data, config, generator, pool
+        self.device, self.dtype = data.images.device, data.images.dtype
+        self.num_classes = data.num_classes
+        self.pixel_space = config.method == "dance"
+        table, counts = data.class_index_table()
+        self.table, self.counts = table.to(self.device), counts
+        self.n_real = min(config.batch_real, int(counts.min()))
+        self.real = data.normalize(data.images)
+        self.mean = torch.tensor(data.mean, dtype=self.dtype, device=self.device).view(1, -1, 1, 1)
+        self.std = torch.tensor(data.std, dtype=self.dtype, device=self.device).view(1, -1, 1, 1)
+
+        self.syn = initial_images(data, config.ipc, config.init, config.factor, generator, self.pixel_space)
+        self.syn.requires_grad_(True)
+        self.momentum_buffer = torch.zeros_like(self.syn)
+        self.n_decoded = config.ipc * config.factor ** 2
+        self.n_syn = min(self.n_decoded, config.batch_syn_max) if config.method == "dance" else self.n_decoded
+        self._build_networks()
+        self._build_tails()
+        self.iteration = 0
+
+    # ---- setup -------------------------------------------------------------------
+    def _build_networks(self) -> None:
+        c, data = self.config, self.data
+        if c.method == "dance":
+            if c.num_experts > self.pool.num_experts:
+                raise ValueError(f"num_experts: {c.num_experts} requested but the expert store has "
+                                 f"{self.pool.num_experts}; pretrain more or lower num_experts")
+            self.encoder, self.encoder_flat = self.pool.new_model(self.device)
+            self.expert, self.expert_flat = self.pool.new_model(self.device)
+        else:
+            self.encoder = get_network(c.arch, data.channels, self.num_classes, data.image_size, c.width, c.depth)
+            self.encoder = self.encoder.to(self.device, self.dtype)
+            self.encoder_flat = flatten_parameters_(self.encoder)
+            low, high = default_init_bounds(self.encoder)
+            self.init_low = low.to(self.device, self.dtype)
+            self.init_span = (high - low).to(self.device, self.dtype)
+        self.real_class_index = torch.arange(self.num_classes, device=self.device).repeat_interleave(self.n_real)
+        self.syn_class_index = torch.arange(self.num_classes, device=self.device).repeat_interleave(self.n_syn)
+
+    def _build_tails(self) -> None:
+        """Per-class coefficients of m zero-gradient SGD steps: p −= lr·buf·Σ_{i=1..m} μ^i, buf ·= μ^m."""
+        mu, C = self.config.momentum, self.num_classes
+
+        def tail(m: torch.Tensor):
+            m = m.to(torch.float64)
+            mu_m = torch.full_like(m, mu).pow(m)
+            # Σ_{i=1..m} μ^i = μ(1 − μ^m)/(1 − μ); μ = 0 gives 0
+            total = mu * (1 - mu_m) / (1 - mu) if mu > 0 else torch.zeros_like(m)
+            shape = (C, 1, 1, 1, 1)
+            return (total.to(self.syn.dtype).to(self.device).view(shape),
+                    mu_m.to(self.syn.dtype).to(self.device).view(shape))
+
+        classes = torch.arange(C)
+        self.tail_before = tail(classes)                   # class c waits for c earlier steps
+        self.tail_after = tail(C - 1 - classes)            # and C−1−c later ones
+        self.tail_between = tail(torch.full((C,), C - 1))  # between its own consecutive steps
+
+    # ---- randomness --------------------------------------------------------------
+    def draw(self) -> Draws:
+        c, gen, C, dev = self.config, self.gen, self.num_classes, self.device
+        keys = torch.rand(self.table.shape, generator=gen, device=gen.device).to(dev)
+        keys = keys.masked_fill(self.table < 0, float("inf"))
+        real_index = self.table.gather(1, keys.argsort(dim=1)[:, :self.n_real])
+        size = self.data.image_size
+
+        def rows():
+            return sample_params(C, c.dsa_strategy, size, c.dsa_convention, generator=gen, device=dev)
+
+        def pick():
+            if self.n_syn == self.n_decoded:
+                return None
+            return torch.rand(C, self.n_decoded, generator=gen, device=gen.device).to(dev).argsort(dim=1)[:, :self.n_syn]
+
+        draws = Draws(real_index=real_index, inner_params=rows(), inner_pick=pick())
+        if c.method == "dance":
+            for _ in range(c.iter_calib):
+                draws.calib_params.append(rows())
+                draws.calib_pick.append(pick())
+            draws.expert = torch.randint(c.num_experts, (1,), generator=gen, device=gen.device).to(dev)
+            lam = torch.rand(1, generator=gen, device=gen.device).to(dev)
+            draws.lam = c.lambda_min + (c.lambda_max - c.lambda_min) * lam
+        else:
+            draws.network_noise = torch.rand(self.encoder_flat.shape, generator=gen, device=gen.device,
+                                             dtype=self.dtype).to(dev)
+        return draws
+
+    def prepare_networks(self, draws: Draws) -> None:
+        """DM: a fresh randomly initialised network; DANCE: the middle encoder and expert k."""
+        with torch.no_grad():
+            if self.config.method == "dance":
+                self.pool.middle_(self.encoder_flat, draws.expert, draws.lam)
+                self.pool.expert_(self.expert_flat, draws.expert)
+            else:
+                # PyTorch's default init is elementwise uniform: one fused op for the whole network
+                torch.addcmul(self.init_low, self.init_span, draws.network_noise, out=self.encoder_flat)
+
+    # ---- the pieces of one step ------------------------------------------------------
+    def decoded_normalized(self, pick: torch.Tensor | None) -> torch.Tensor:
+        """The class-major synthetic batch fed to the networks, (C·n_syn, ch, H, W)."""
+        images = decode(self.syn, self.config.factor) if self.config.factor > 1 else self.syn
+        if pick is not None:
+            per_class = images.view(self.num_classes, self.n_decoded, *images.shape[1:])
+            images = per_class.gather(1, pick.view(*pick.shape, 1, 1, 1).expand(-1, -1, *images.shape[1:]))
+            images = images.reshape(-1, *images.shape[2:])
+        return (images - self.mean) / self.std if self.pixel_space else images
+
+    def augment(self, x: torch.Tensor, params: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        return ops.siamese_augment(x, params, index, backend=self.config.backend)
+
+    def inner_loss(self, draws: Draws) -> torch.Tensor:
+        """Σ_c ‖mean φ(A_c(real_c)) − mean φ(A_c(syn_c))‖², one augmentation row per class."""
+        C = self.num_classes
+        with torch.no_grad():
+            real = self.real[draws.real_index.reshape(-1)]
+            f_real = self.encoder.embed(self.augment(real, draws.inner_params, self.real_class_index))
+        syn = self.decoded_normalized(draws.inner_pick)
+        f_syn = self.encoder.embed(self.augment(syn, draws.inner_params, self.syn_class_index))
+        return ops.class_mean_mmd(f_real.view(C, self.n_real, -1), f_syn.view(C, self.n_syn, -1),
+                                  backend=self.config.backend)
+
+    def calib_loss(self, params: torch.Tensor, pick: torch.Tensor | None) -> torch.Tensor:
+        """Σ_c mean cross-entropy of the trained expert on class c's synthetic images."""
+        syn = self.decoded_normalized(pick)
+        logits = self.expert(self.augment(syn, params, self.syn_class_index))
+        return F.cross_entropy(logits, self.syn_class_index, reduction="sum") / self.n_syn
+
+    # ---- SGD with momentum, per class ----------------------------------------------------
+    def _apply_tail(self, tail) -> None:
+        total, decay = tail
+        p = self.syn.view(self.num_classes, -1, *self.syn.shape[1:])
+        buf = self.momentum_buffer.view_as(p)
+        p.sub_(self.config.lr_img * total * buf)
+        buf.mul_(decay)
+
+    def _gradient_step(self, loss: torch.Tensor) -> None:
+        (grad,) = torch.autograd.grad(loss, self.syn)
+        with torch.no_grad():
+            self.momentum_buffer.mul_(self.config.momentum).add_(grad)
+            self.syn.sub_(self.config.lr_img * self.momentum_buffer)
+
+    def step(self, draws: Draws) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """One outer iteration; returns the (detached) inner and calibration losses."""
+        self.prepare_networks(draws)
+        if self.config.method == "dm":
+            loss = self.inner_loss(draws)
+            self._gradient_step(loss)
+            self.iteration += 1
+            return loss.detach(), None
+        with torch.no_grad():
+            self.syn.clamp_(0, 1)
+            self._apply_tail(self.tail_before)
+        inner = self.inner_loss(draws)
+        self._gradient_step(inner)
+        calib_total = None
+        for params, pick in zip(draws.calib_params, draws.calib_pick):
+            with torch.no_grad():
+                self._apply_tail(self.tail_between)
+            calib = self.calib_loss(params, pick)
+            self._gradient_step(calib)
+            calib_total = calib.detach() if calib_total is None else calib_total + calib.detach()
+        with torch.no_grad():
+            self._apply_tail(self.tail_after)
+        self.iteration += 1
+        return inner.detach(), calib_total
+
+    def images(self) -> torch.Tensor:
+        """The synthetic set in [0, 1] pixel space (unclamped, as the official code saves it)."""
+        syn = self.syn.detach()
+        return syn.clone() if self.pixel_space else syn * self.std + self.mean
