@@ -86,6 +86,9 @@ def class_mean_mmd(f_real: torch.Tensor, f_syn: torch.Tensor, real_labels: torch
         raise ValueError(f"reduction: expected 'sum', 'mean' or 'none', got {reduction!r}")
     _check_mmd_args(f_real, f_syn, real_labels, syn_labels, num_classes)
     if _use_reference(backend, "class_mean_mmd", f_syn.device, f_syn.dtype):
+        if real_labels is not None:  # the kernels check labels themselves, without a host sync here
+            _check_label_values(real_labels, "real_labels", num_classes)
+            _check_label_values(syn_labels, "syn_labels", num_classes)
         return reference.class_mean_mmd(f_real, f_syn, real_labels, syn_labels, num_classes, reduction)
     if num_classes is None:
         num_classes = f_real.shape[0]
@@ -118,8 +121,11 @@ def _check_mmd_args(f_real, f_syn, real_labels, syn_labels, num_classes) -> None
     for name, labels, f in (("real_labels", real_labels, f_real), ("syn_labels", syn_labels, f_syn)):
         if not isinstance(labels, torch.Tensor) or labels.dtype != torch.int64 or labels.shape != (f.shape[0],):
             raise ValueError(f"{name}: expected an int64 tensor of shape ({f.shape[0]},), got {_describe(labels)}")
-        counts = torch.bincount(labels.clamp(-1, num_classes).add(1), minlength=num_classes + 2)
-        if counts[0] > 0 or counts[-1] > 0:
-            raise ValueError(f"{name}: expected labels in [0, {num_classes}), got values outside")
-        if (counts[1:-1] == 0).any():
-            raise ValueError(f"{name}: every class in [0, {num_classes}) needs at least one sample")
+
+
+def _check_label_values(labels: torch.Tensor, name: str, num_classes: int) -> None:
+    counts = torch.bincount(labels.clamp(-1, num_classes).add(1), minlength=num_classes + 2)
+    if counts[0] > 0 or counts[-1] > 0:
+        raise ValueError(f"{name}: expected labels in [0, {num_classes}), got values outside")
+    if (counts[1:-1] == 0).any():
+        raise ValueError(f"{name}: every class in [0, {num_classes}) needs at least one sample")

@@ -1,0 +1,241 @@
+// CPU kernels of class_mean_mmd and class_mean_mmd_backward (schemas in csrc/ops.cpp).
+// Work is split over (class, feature-chunk) items; each item owns its class sums, so there
+// is no shared accumulation, and a fixed chunk size makes results independent of threads.
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <torch/library.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "kernels/mmd_math.h"
+
+namespace dance_ext {
+namespace {
+
+using mmd::acc_t;
+
+constexpr int64_t kChunk = 256;  // features per work item
+
+// Rows of class c: c*n .. c*n+n-1 when class-major, else order[offsets[c] .. offsets[c+1]).
+struct RowMap {
+  const int64_t* order = nullptr;
+  const int64_t* offsets = nullptr;
+  int64_t n = 0;
+  int64_t count(int64_t c) const { return order ? offsets[c + 1] - offsets[c] : n; }
+  int64_t row(int64_t c, int64_t r) const { return order ? order[offsets[c] + r] : c * n + r; }
+};
+
+// Stable counting sort of rows by label; checks range and (if require_all) non-empty classes.
+struct Grouping {
+  std::vector<int64_t> offsets, order;
+  RowMap map() const { return RowMap{order.data(), offsets.data(), 0}; }
+};
+
+Grouping group_by_class(const at::Tensor& labels_in, int64_t num_classes, const char* name, bool require_all) {
+  const at::Tensor labels = labels_in.contiguous();
+  const int64_t* l = labels.data_ptr<int64_t>();
+  const int64_t n = labels.numel();
+  Grouping g;
+  g.offsets.assign(num_classes + 1, 0);
+  for (int64_t i = 0; i < n; ++i) {
+    TORCH_CHECK(l[i] >= 0 && l[i] < num_classes, name, ": expected labels in [0, ", num_classes, "), got ", l[i],
+                " at index ", i);
+    ++g.offsets[l[i] + 1];
+  }
+  for (int64_t c = 0; c < num_classes; ++c) {
+    TORCH_CHECK(!require_all || g.offsets[c + 1] > 0, name, ": class ", c,
+                " has no sample; every class in [0, ", num_classes, ") needs at least one");
+    g.offsets[c + 1] += g.offsets[c];
+  }
+  g.order.resize(n);
+  std::vector<int64_t> next(g.offsets.begin(), g.offsets.end() - 1);
+  for (int64_t i = 0; i < n; ++i) g.order[next[l[i]]++] = i;
+  return g;
+}
+
+void check_features(const at::Tensor& f, const char* name) {
+  TORCH_CHECK(f.device().is_cpu(), name, ": expected a CPU tensor, got device ", f.device());
+  TORCH_CHECK(f.scalar_type() == at::kFloat || f.scalar_type() == at::kDouble, name,
+              ": expected float32 or float64, got ", f.scalar_type());
+}
+
+void check_labels(const at::Tensor& labels, int64_t rows, const char* name) {
+  TORCH_CHECK(labels.device().is_cpu(), name, ": expected a CPU tensor, got device ", labels.device());
+  TORCH_CHECK(labels.scalar_type() == at::kLong && labels.dim() == 1 && labels.size(0) == rows, name,
+              ": expected an int64 vector of length ", rows, ", got dtype ", labels.scalar_type(), " and shape ",
+              labels.sizes());
+}
+
+// Sums rows of class c over features d0 .. d0+len-1 in row order; four rows per pass so the
+// accumulators are loaded and stored once per four rows.
+template <typename scalar_t>
+void class_sums(const scalar_t* f, const RowMap& rows, int64_t c, int64_t D, int64_t d0, int64_t len, acc_t* sum) {
+  std::fill(sum, sum + len, 0.0);
+  const int64_t n = rows.count(c);
+  int64_t r = 0;
+  for (; r + 4 <= n; r += 4) {
+    const scalar_t* p0 = f + rows.row(c, r) * D + d0;
+    const scalar_t* p1 = f + rows.row(c, r + 1) * D + d0;
+    const scalar_t* p2 = f + rows.row(c, r + 2) * D + d0;
+    const scalar_t* p3 = f + rows.row(c, r + 3) * D + d0;
+    for (int64_t j = 0; j < len; ++j) {
+      acc_t s = sum[j];
+      mmd::accumulate(s, p0[j]);
+      mmd::accumulate(s, p1[j]);
+      mmd::accumulate(s, p2[j]);
+      mmd::accumulate(s, p3[j]);
+      sum[j] = s;
+    }
+  }
+  for (; r < n; ++r) {
+    const scalar_t* p = f + rows.row(c, r) * D + d0;
+    for (int64_t j = 0; j < len; ++j) mmd::accumulate(sum[j], p[j]);
+  }
+}
+
+template <typename scalar_t>
+void forward_kernel(const scalar_t* real, const scalar_t* syn, int64_t C, int64_t D, const RowMap& real_rows,
+                    const RowMap& syn_rows, scalar_t* per_class, scalar_t* diff) {
+  const int64_t chunks = (D + kChunk - 1) / kChunk;
+  std::vector<acc_t> partial(C * chunks, 0.0);
+  at::parallel_for(0, C * chunks, 1, [&](int64_t begin, int64_t end) {
+    acc_t sum_real[kChunk], sum_syn[kChunk];
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t c = item / chunks, d0 = (item % chunks) * kChunk, len = std::min(kChunk, D - d0);
+      class_sums(real, real_rows, c, D, d0, len, sum_real);
+      class_sums(syn, syn_rows, c, D, d0, len, sum_syn);
+      const int64_t n_real = real_rows.count(c), n_syn = syn_rows.count(c);
+      acc_t sq = 0.0;
+      for (int64_t j = 0; j < len; ++j) {
+        const acc_t d = mmd::mean_difference(sum_syn[j], n_syn, sum_real[j], n_real);
+        diff[c * D + d0 + j] = static_cast<scalar_t>(d);
+        sq += mmd::squared(d);
+      }
+      partial[item] = sq;
+    }
+  });
+  // Deterministic second stage: chunk partials summed in order.
+  for (int64_t c = 0; c < C; ++c) {
+    acc_t s = 0.0;
+    for (int64_t k = 0; k < chunks; ++k) s += partial[c * chunks + k];
+    per_class[c] = static_cast<scalar_t>(s);
+  }
+}
+
+std::tuple<at::Tensor, at::Tensor> class_mean_mmd_cpu(const at::Tensor& f_real_in, const at::Tensor& f_syn_in,
+                                                      const std::optional<at::Tensor>& real_labels,
+                                                      const std::optional<at::Tensor>& syn_labels,
+                                                      int64_t num_classes) {
+  check_features(f_real_in, "f_real");
+  check_features(f_syn_in, "f_syn");
+  TORCH_CHECK(f_syn_in.scalar_type() == f_real_in.scalar_type(), "f_syn: expected dtype ", f_real_in.scalar_type(),
+              " like f_real, got ", f_syn_in.scalar_type());
+  const int64_t dim = f_real_in.dim();
+  TORCH_CHECK(dim == 2 || dim == 3, "f_real: expected a 2-D (n, D) or 3-D (C, n, D) tensor, got shape ",
+              f_real_in.sizes());
+  TORCH_CHECK(f_syn_in.dim() == dim, "f_syn: expected ", dim, " dims like f_real, got shape ", f_syn_in.sizes());
+  const int64_t D = f_real_in.size(-1);
+  TORCH_CHECK(f_syn_in.size(-1) == D, "f_syn: expected feature dimension D=", D, " like f_real, got ",
+              f_syn_in.size(-1));
+  const at::Tensor f_real = f_real_in.contiguous(), f_syn = f_syn_in.contiguous();
+
+  RowMap real_rows, syn_rows;
+  Grouping real_groups, syn_groups;
+  int64_t C = num_classes;
+  if (dim == 3) {
+    TORCH_CHECK(!real_labels.has_value(), "real_labels: expected None with class-major 3-D features");
+    TORCH_CHECK(!syn_labels.has_value(), "syn_labels: expected None with class-major 3-D features");
+    C = f_real.size(0);
+    TORCH_CHECK(f_syn.size(0) == C, "f_syn: expected C=", C, " classes like f_real, got ", f_syn.size(0));
+    TORCH_CHECK(num_classes == C, "num_classes: expected ", C, " (dim 0 of f_real) with 3-D features, got ",
+                num_classes);
+    TORCH_CHECK(f_real.size(1) > 0 && f_syn.size(1) > 0,
+                "f_real, f_syn: every class needs at least one sample, got shapes ", f_real.sizes(), " and ",
+                f_syn.sizes());
+    real_rows.n = f_real.size(1);
+    syn_rows.n = f_syn.size(1);
+  } else {
+    TORCH_CHECK(num_classes >= 1, "num_classes: expected a positive int, got ", num_classes);
+    TORCH_CHECK(real_labels.has_value(), "real_labels: required with 2-D (n, D) features");
+    TORCH_CHECK(syn_labels.has_value(), "syn_labels: required with 2-D (n, D) features");
+    check_labels(*real_labels, f_real.size(0), "real_labels");
+    check_labels(*syn_labels, f_syn.size(0), "syn_labels");
+    real_groups = group_by_class(*real_labels, C, "real_labels", true);
+    syn_groups = group_by_class(*syn_labels, C, "syn_labels", true);
+    real_rows = real_groups.map();
+    syn_rows = syn_groups.map();
+  }
+  at::Tensor per_class = at::empty({C}, f_syn.options());
+  at::Tensor diff = at::empty({C, D}, f_syn.options());
+  AT_DISPATCH_FLOATING_TYPES(f_syn.scalar_type(), "class_mean_mmd_cpu", [&] {
+    forward_kernel<scalar_t>(f_real.data_ptr<scalar_t>(), f_syn.data_ptr<scalar_t>(), C, D, real_rows, syn_rows,
+                             per_class.data_ptr<scalar_t>(), diff.data_ptr<scalar_t>());
+  });
+  return {per_class, diff};
+}
+
+template <typename scalar_t>
+void backward_kernel(const scalar_t* grad, const scalar_t* diff, int64_t D, int64_t rows, int64_t n_per_class,
+                     const int64_t* labels, const int64_t* offsets, scalar_t* out) {
+  const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(D, 1));
+  at::parallel_for(0, rows, grain, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const int64_t c = labels ? labels[r] : r / n_per_class;
+      const int64_t n_c = labels ? offsets[c + 1] - offsets[c] : n_per_class;
+      const acc_t scale = mmd::grad_scale(grad[c], n_c);
+      const scalar_t* dc = diff + c * D;
+      scalar_t* o = out + r * D;
+      for (int64_t d = 0; d < D; ++d) o[d] = mmd::grad_value(scale, dc[d]);
+    }
+  });
+}
+
+at::Tensor class_mean_mmd_backward_cpu(const at::Tensor& grad_in, const at::Tensor& diff_in, const at::Tensor& f_syn,
+                                       const std::optional<at::Tensor>& syn_labels) {
+  check_features(diff_in, "diff");
+  TORCH_CHECK(diff_in.dim() == 2, "diff: expected a 2-D (C, D) tensor, got shape ", diff_in.sizes());
+  const int64_t C = diff_in.size(0), D = diff_in.size(1);
+  TORCH_CHECK(grad_in.device().is_cpu(), "grad_per_class: expected a CPU tensor, got device ", grad_in.device());
+  TORCH_CHECK(grad_in.scalar_type() == diff_in.scalar_type(), "grad_per_class: expected dtype ",
+              diff_in.scalar_type(), " like diff, got ", grad_in.scalar_type());
+  TORCH_CHECK(grad_in.dim() == 1 && grad_in.size(0) == C, "grad_per_class: expected shape (", C,
+              ",) like diff's classes, got ", grad_in.sizes());
+  TORCH_CHECK(f_syn.device().is_cpu(), "f_syn: expected a CPU tensor, got device ", f_syn.device());
+  TORCH_CHECK(f_syn.dim() == 2 || f_syn.dim() == 3, "f_syn: expected a 2-D or 3-D tensor, got shape ",
+              f_syn.sizes());
+  TORCH_CHECK(f_syn.size(-1) == D, "f_syn: expected feature dimension D=", D, " like diff, got ", f_syn.size(-1));
+  const at::Tensor grad = grad_in.contiguous(), diff = diff_in.contiguous();
+  // f_syn only gives the shape: its values are never read.
+  at::Tensor out = at::empty(f_syn.sizes(), diff.options());
+  const int64_t rows = f_syn.dim() == 3 ? f_syn.size(0) * f_syn.size(1) : f_syn.size(0);
+  int64_t n_per_class = 0;
+  Grouping groups;
+  at::Tensor labels;
+  if (f_syn.dim() == 3) {
+    TORCH_CHECK(!syn_labels.has_value(), "syn_labels: expected None with class-major 3-D f_syn");
+    TORCH_CHECK(f_syn.size(0) == C, "f_syn: expected C=", C, " classes like diff, got ", f_syn.size(0));
+    n_per_class = f_syn.size(1);
+  } else {
+    TORCH_CHECK(syn_labels.has_value(), "syn_labels: required with 2-D (n, D) f_syn");
+    check_labels(*syn_labels, f_syn.size(0), "syn_labels");
+    labels = syn_labels->contiguous();
+    groups = group_by_class(labels, C, "syn_labels", false);
+  }
+  if (D == 0) return out;
+  AT_DISPATCH_FLOATING_TYPES(diff.scalar_type(), "class_mean_mmd_backward_cpu", [&] {
+    backward_kernel<scalar_t>(grad.data_ptr<scalar_t>(), diff.data_ptr<scalar_t>(), D, rows, n_per_class,
+                              labels.defined() ? labels.data_ptr<int64_t>() : nullptr, groups.offsets.data(),
+                              out.data_ptr<scalar_t>());
+  });
+  return out;
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(dance_ext, CPU, m) {
+  m.impl("class_mean_mmd", &class_mean_mmd_cpu);
+  m.impl("class_mean_mmd_backward", &class_mean_mmd_backward_cpu);
+}
+
+}  // namespace dance_ext
