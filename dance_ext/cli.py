@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 
 DEFAULT_DATASET = "digits"
-QUICK_EVAL_EPOCHS = 300  # the quick preset's evaluation budget (the protocols' own: 1000/1500)
+# the quick preset's evaluation budget (the protocols' own: 1000/1500 epochs, width 128)
+QUICK_EVAL_EPOCHS, QUICK_EVAL_WIDTH = 300, 32
 
 
 def _setting(text: str) -> tuple[str, object]:
@@ -78,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, default=3, help="number of seeds (0 … n−1)")
     p.add_argument("--preset", choices=["paper", "quick"], default="quick")
     p.add_argument("--eval-epochs", type=int, default=QUICK_EVAL_EPOCHS)
+    p.add_argument("--eval-width", type=int, default=QUICK_EVAL_WIDTH, help="evaluation ConvNet width")
     p.add_argument("--protocol", choices=["dm", "dance"], default="dance")
     p.add_argument("--json", help="also write the rows to this JSON file")
     _common(p)
@@ -103,10 +105,12 @@ def main(argv=None) -> int:
                                     iterations=args.iterations, preset=preset, device=args.device, seed=args.seed,
                                     progress=progress, root=args.root, **dict(args.set))
         if args.eval_runs > 0:
-            epochs = args.eval_epochs or (QUICK_EVAL_EPOCHS if preset == "quick" else None)
+            quick = preset == "quick"
+            epochs = args.eval_epochs or (QUICK_EVAL_EPOCHS if quick else None)
             test = dance_ext.load_dataset(dataset, split="test", root=args.root)
             result.evaluation = dance_ext.evaluate(result, test, runs=args.eval_runs, epochs=epochs,
-                                                   seed=args.seed, device=args.device, progress=progress)
+                                                   width=QUICK_EVAL_WIDTH if quick else None, seed=args.seed,
+                                                   device=args.device, progress=progress)
         out = result.save(args.out)
         print(f"wrote {out / 'syn.pt'}, {out / 'grid.png'}, {out / 'metrics.json'} "
               f"({result.meta['seconds']:.1f} s condensation)")
@@ -138,7 +142,8 @@ def main(argv=None) -> int:
         from .compare import compare, markdown_table
         rows = compare(args.dataset, args.dataset, methods=args.methods, ipcs=args.ipc,
                        seeds=range(args.seeds), preset=args.preset, protocol=args.protocol,
-                       eval_epochs=args.eval_epochs, device=args.device, progress=progress, root=args.root)
+                       eval_epochs=args.eval_epochs, eval_width=args.eval_width, device=args.device,
+                       progress=progress, root=args.root)
         print(markdown_table(rows))
         if args.json:
             from .results import atomic_write

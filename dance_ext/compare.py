@@ -10,8 +10,8 @@ from .evaluate import evaluate
 
 
 def compare(train, test, methods=("random", "dm", "dance"), ipcs=(1, 10), seeds=(0, 1, 2), preset=None,
-            protocol="dance", eval_epochs=None, eval_runs=1, device=None, progress=True, root=None,
-            **overrides) -> list[dict]:
+            protocol="dance", eval_epochs=None, eval_runs=1, eval_width=None, device=None, progress=True,
+            root=None, **overrides) -> list[dict]:
     """One row per (method, ipc): accuracies of every seed's set (last epoch, %), their mean
     and std. The same evaluation protocol for all methods keeps the comparison fair."""
     train = as_class_data(train, split="train", root=root, device=device)
@@ -30,7 +30,7 @@ def compare(train, test, methods=("random", "dm", "dance"), ipcs=(1, 10), seeds=
                 if method == "dance":
                     experts[seed] = result.meta["experts"]["path"]
                 scores = evaluate(result, test, runs=eval_runs, epochs=eval_epochs, seed=seed, protocol=protocol,
-                                  device=device, progress=progress)
+                                  width=eval_width, device=device, progress=progress)
                 accuracies.extend(scores["runs"])
             rows.append({"method": method, "ipc": ipc, "accuracies": accuracies,
                          "mean": statistics.fmean(accuracies),

@@ -24,19 +24,12 @@ def experts(digits, tmp_path_factory):
     out = tmp_path_factory.mktemp("experts")
     return dance_ext.pretrain_experts(digits, num=2, epochs=1, out=out, width=8, depth=2, progress=False)
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    # tiny convolutions run faster on one thread than on two contended ones
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.mark.parametrize("method", ["random", "dm", "dance"])
 def test_condense_result(method, digits, experts):
-    kwargs = dict(experts=experts, num_experts=2) if method == "dance" else {}
+    kwargs = dict(experts=experts, num_experts=2, factor=2, init="mix") if method == "dance" else {}
     res = dance_ext.condense(digits, ipc=2, method=method, **TINY, **kwargs)
     assert res.images.shape == (20, 1, 8, 8) and res.images.dtype == torch.float32
     assert torch.equal(res.labels, torch.arange(10).repeat_interleave(2))
@@ -127,7 +120,7 @@ def test_resume_equals_uninterrupted(digits, experts, tmp_path):
     (dict(method="gan"), "method"),
     (dict(ipc=0), "ipc"),
     (dict(ipc=200), "ipc: class"),                         # digits has ~143 training images per class
-    (dict(ipc=40, method="dance"), r"ipc·factor²"),         # mix init needs 40·4 = 160 > 143 per class
+    (dict(ipc=40, method="dance", factor=2), r"ipc·factor²"),  # mix init needs 40·4 = 160 > 143 per class
     (dict(preset="fast"), "preset"),
     (dict(lr_img=-1), "lr_img"),
     (dict(momentum=1.5), "momentum"),

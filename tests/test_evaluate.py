@@ -12,14 +12,7 @@ from dance_ext.train import accuracy, cutmix, derive_seed, make_generator, norma
 
 FAST = dict(arch="convnet", width=8, progress=False)
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # tiny tensors: a thread pool only adds contention on a shared 2-core machine
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.fixture(scope="module")

@@ -15,14 +15,7 @@ from dance_ext.train import derive_seed, seeded_network
 
 SMALL = dict(num=2, epochs=2, width=16, seed=3, device="cpu", progress=False)
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # tiny tensors: a thread pool only adds contention on a shared 2-core machine
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.fixture(scope="module")

@@ -10,15 +10,7 @@ from torch import nn
 from dance_ext.models import (ARCHS, ConvNet, build_network, default_init_bounds, flatten_parameters_,
                               get_network, network_spec, reinit_)
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Tiny batches gain nothing from 2 threads, and on a busy 2-core box OpenMP spinning made this
-    # file ~5x slower (113 s vs 20 s measured under load).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def _convs(model):
