@@ -22,6 +22,8 @@ from .models import default_init_bounds, flatten_parameters_, get_network
 from .presets import CondenseConfig
 from .synthetic import decode, initial_images
 
+AUTOCAST_DTYPES = {None: None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
 
 @dataclass
 class Draws:
@@ -151,21 +153,30 @@ class Condenser:
     def augment(self, x: torch.Tensor, params: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
         return ops.siamese_augment(x, params, index, backend=self.config.backend)
 
+    def network(self, net, x: torch.Tensor, features: bool) -> torch.Tensor:
+        """Run a network under the optional speed paths; the losses stay in the data's dtype."""
+        if self.config.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(self.device.type, dtype=AUTOCAST_DTYPES[self.config.autocast],
+                            enabled=self.config.autocast is not None):
+            out = net.embed(x) if features else net(x)
+        return out.to(self.dtype)
+
     def inner_loss(self, draws: Draws) -> torch.Tensor:
         """Σ_c ‖mean φ(A_c(real_c)) − mean φ(A_c(syn_c))‖², one augmentation row per class."""
         C = self.num_classes
         with torch.no_grad():
             real = self.real[draws.real_index.reshape(-1)]
-            f_real = self.encoder.embed(self.augment(real, draws.inner_params, self.real_class_index))
+            f_real = self.network(self.encoder, self.augment(real, draws.inner_params, self.real_class_index), True)
         syn = self.decoded_normalized(draws.inner_pick)
-        f_syn = self.encoder.embed(self.augment(syn, draws.inner_params, self.syn_class_index))
+        f_syn = self.network(self.encoder, self.augment(syn, draws.inner_params, self.syn_class_index), True)
         return ops.class_mean_mmd(f_real.view(C, self.n_real, -1), f_syn.view(C, self.n_syn, -1),
                                   backend=self.config.backend)
 
     def calib_loss(self, params: torch.Tensor, pick: torch.Tensor | None) -> torch.Tensor:
         """Σ_c mean cross-entropy of the trained expert on class c's synthetic images."""
         syn = self.decoded_normalized(pick)
-        logits = self.expert(self.augment(syn, params, self.syn_class_index))
+        logits = self.network(self.expert, self.augment(syn, params, self.syn_class_index), False)
         return F.cross_entropy(logits, self.syn_class_index, reduction="sum") / self.n_syn
 
     # ---- SGD with momentum, per class ----------------------------------------------------
