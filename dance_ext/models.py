@@ -382,12 +382,19 @@ def _canonical_arch(arch) -> str:
     return name
 
 
+def default_depth(height: int, width: int) -> int:
+    """The papers' ConvNet depths leave a trunk map of about 4×4: 3 at 28–64 px, 5 at 128 px.
+    Below 16 px (8×8 digits) depth 2 keeps a 3×3 map where depth 3 would pool to 1×1."""
+    side = min(height, width)
+    return 5 if side >= 128 else 3 if side >= 16 else 2
+
+
 def network_spec(arch: str, channels: int, num_classes: int, image_size, width: int | None = 128,
                  depth: int | None = None) -> dict:
     """Resolved, JSON-serialisable constructor arguments: ``build_network(spec)`` rebuilds the net.
 
     ConvNet family: a width/depth fixed by the name (``convnet_w64``, ``convnet_d4``) wins, and a
-    conflicting explicit value is an error; ``depth=None`` means 5 if min(H, W) >= 128 else 3.
+    conflicting explicit value is an error; ``depth=None``: see ``default_depth``.
     Other nets take no width/depth: they must be left at 128 (or None) / None, and are stored as None.
     """
     name = _canonical_arch(arch)
@@ -405,7 +412,7 @@ def network_spec(arch: str, channels: int, num_classes: int, image_size, width: 
             if depth not in (None, fixed["depth"]):
                 raise ValueError(f"depth: arch {name!r} fixes depth={fixed['depth']}, got depth={depth}")
             depth = fixed["depth"]
-        depth = _positive_int("depth", (5 if min(h, w) >= 128 else 3) if depth is None else depth)
+        depth = _positive_int("depth", default_depth(h, w) if depth is None else depth)
     else:
         if width not in (None, 128) or depth is not None:
             raise ValueError(f"width/depth: only the ConvNet family takes them; arch {name!r} got "
@@ -434,7 +441,7 @@ def get_network(arch: str, channels: int, num_classes: int, image_size, width: i
                 depth: int | None = None) -> nn.Module:
     """Network by name (see ``ARCHS``; case-insensitive, underscores optional), default PyTorch init.
 
-    ``convnet``: width 128, instance norm, ReLU, avg pooling, depth 5 if min(H, W) >= 128 else 3.
+    ``convnet``: width 128, instance norm, ReLU, avg pooling, depth by ``default_depth``.
     """
     return build_network(network_spec(arch, channels, num_classes, image_size, width, depth))
 

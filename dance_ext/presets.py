@@ -57,19 +57,17 @@ def paper(method: str, dataset: str, ipc: int, image_size: tuple[int, int]) -> C
         # f = 2 is the papers' choice (28–128 px); a 4×4 tile of an 8×8 digit keeps too little of it
         factor = 2 if min(image_size) >= 16 else 1
         return CondenseConfig(method="dance", ipc=ipc, iterations=10000, lr_img=(0.1 if large else 0.01) * ipc,
-                              batch_real=128, factor=factor, init="mix" if factor > 1 else "first",
+                              batch_real=128, factor=factor, init="mix" if factor > 1 else "real",
                               pretrain_epochs=80 if large else 60, pretrain_batch=128 if large else 64)
     return CondenseConfig(method="random", ipc=ipc, iterations=0, factor=1, init="real")
 
 
 def quick(method: str, dataset: str, ipc: int, image_size: tuple[int, int]) -> CondenseConfig:
-    """A CPU budget: the paper's algorithm with 200 iterations, a narrower network, smaller
-    real batches and fewer, shorter-trained experts (about a minute on 2 cores for digits).
-    DANCE's image learning rate is 10× the paper's: its 0.01·ipc is tuned for 10 000
-    iterations and barely moves the images in 200."""
+    """A CPU budget: the paper's algorithm and learning rates with 200 iterations, a narrower
+    network, smaller real batches and fewer, shorter-trained experts (about a minute on 2
+    cores for digits)."""
     base = paper(method, dataset, ipc, image_size)
-    lr = base.lr_img * 10 if method == "dance" else base.lr_img
-    return replace(base, iterations=min(base.iterations, 200), lr_img=lr, width=32, batch_real=64,
+    return replace(base, iterations=min(base.iterations, 200), width=32, batch_real=64,
                    num_experts=min(base.num_experts, 3), pretrain_epochs=10, log_every=20)
 
 
@@ -85,9 +83,10 @@ def resolve(method: str, preset: str | None, dataset: str, ipc: int, image_size,
     config = (paper if preset == "paper" else quick)(method, dataset, ipc, tuple(image_size))
     overrides = {k: v for k, v in overrides.items() if v is not None}
     if method == "dance" and "factor" in overrides and "init" not in overrides:
-        # DANCE's init follows the factor, as in the official code
+        # init follows the factor: mosaics for f > 1, else a random real subset (the official
+        # 'random' init takes the first ipc images of each class, a writer-ordered subset on digits)
         factor = overrides["factor"]
-        overrides["init"] = "mix" if isinstance(factor, int) and factor > 1 else "first"
+        overrides["init"] = "mix" if isinstance(factor, int) and factor > 1 else "real"
     config = replace(config, **overrides)
     validate(config)
     return config

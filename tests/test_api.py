@@ -188,3 +188,22 @@ def test_cli_info(capsys):
     assert cli.main(["info"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["version"] == dance_ext.__version__ and "loaded" in info
+
+
+def test_fused_ops_and_speed_paths_in_the_loop(digits, experts):
+    kwargs = dict(TINY, experts=experts, num_experts=2, factor=2)
+    reference = dance_ext.condense(digits, ipc=2, method="dance", backend="reference", **kwargs)
+    fused = dance_ext.condense(digits, ipc=2, method="dance", backend="extension", **kwargs)
+    assert torch.allclose(fused.images, reference.images, atol=1e-4)
+    channels_last = dance_ext.condense(digits, ipc=2, method="dance", channels_last=True, **kwargs)
+    assert torch.allclose(channels_last.images, fused.images, atol=1e-5)
+    bf16 = dance_ext.condense(digits, ipc=2, method="dance", autocast="bf16", **kwargs)
+    assert bf16.images.dtype == torch.float32 and torch.isfinite(bf16.images).all()
+    assert bf16.meta["autocast"] == "bf16"
+
+
+def test_unavailable_device_is_a_clear_error(digits):
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present")
+    with pytest.raises((ValueError, RuntimeError), match="cuda|CUDA"):
+        dance_ext.condense(digits, ipc=1, method="dm", device="cuda", **TINY)

@@ -17,7 +17,7 @@ def table(tmp_path_factory, single_thread):
         mp.setenv("DANCE_EXT_CACHE", str(tmp_path_factory.mktemp("cache")))  # not the user's cache
         rows = compare("digits", "digits", methods=("random", "dm", "dance"), ipcs=(1, 10), seeds=SEEDS,
                        preset="quick", protocol="dance", eval_epochs=100, eval_runs=1, eval_width=32,
-                       progress=False, iterations=100)
+                       progress=False, iterations=200)
     print("\n" + markdown_table(rows))
     return {(r["method"], r["ipc"]): r for r in rows}
 

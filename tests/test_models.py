@@ -400,3 +400,10 @@ def test_fresh_init_matches_default_init_distribution():
     for seg in (slice(0, 3456), slice(3840, 3840 + 147456)):  # conv1 and conv2 weights
         assert abs(flat[seg].std() / ref[seg].std() - 1) < 0.03
         assert abs(flat[seg].abs().max() / ref[seg].abs().max() - 1) < 0.01
+
+
+@pytest.mark.parametrize("size,map_side", [((8, 8), 3), ((28, 28), 4), ((32, 32), 4), ((64, 64), 8), ((128, 128), 4)])
+def test_default_depth_keeps_a_spatial_map(size, map_side):
+    channels = 1 if size == (28, 28) or size == (8, 8) else 3
+    net = get_network("convnet", channels, 10, size, width=16)
+    assert net.feature_dim == 16 * map_side * map_side
