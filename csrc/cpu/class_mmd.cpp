@@ -8,9 +8,42 @@
 #include <algorithm>
 #include <vector>
 
+#include "cpu/class_mmd.h"
 #include "kernels/mmd_math.h"
 
 namespace dance_ext {
+
+// Shape checks shared with the CUDA binding (declared in cpu/class_mmd.h).
+int64_t check_mmd_shapes(const at::Tensor& f_real, const at::Tensor& f_syn, const std::optional<at::Tensor>& real_labels,
+                         const std::optional<at::Tensor>& syn_labels, int64_t num_classes) {
+  TORCH_CHECK(f_syn.scalar_type() == at::kFloat || f_syn.scalar_type() == at::kDouble,
+              "f_syn: expected float32 or float64, got ", f_syn.scalar_type());
+  TORCH_CHECK(f_syn.scalar_type() == f_real.scalar_type(), "f_syn: expected dtype ", f_real.scalar_type(),
+              " like f_real, got ", f_syn.scalar_type());
+  const int64_t dim = f_real.dim();
+  TORCH_CHECK(dim == 2 || dim == 3, "f_real: expected a 2-D (n, D) or 3-D (C, n, D) tensor, got shape ",
+              f_real.sizes());
+  TORCH_CHECK(f_syn.dim() == dim, "f_syn: expected ", dim, " dims like f_real, got shape ", f_syn.sizes());
+  TORCH_CHECK(f_syn.size(-1) == f_real.size(-1), "f_syn: expected feature dimension D=", f_real.size(-1),
+              " like f_real, got ", f_syn.size(-1));
+  if (dim == 3) {
+    TORCH_CHECK(!real_labels.has_value(), "real_labels: expected None with class-major 3-D features");
+    TORCH_CHECK(!syn_labels.has_value(), "syn_labels: expected None with class-major 3-D features");
+    const int64_t C = f_real.size(0);
+    TORCH_CHECK(f_syn.size(0) == C, "f_syn: expected C=", C, " classes like f_real, got ", f_syn.size(0));
+    TORCH_CHECK(num_classes == C, "num_classes: expected ", C, " (dim 0 of f_real) with 3-D features, got ",
+                num_classes);
+    TORCH_CHECK(f_real.size(1) > 0 && f_syn.size(1) > 0,
+                "f_real, f_syn: every class needs at least one sample, got shapes ", f_real.sizes(), " and ",
+                f_syn.sizes());
+    return C;
+  }
+  TORCH_CHECK(num_classes >= 1, "num_classes: expected a positive int, got ", num_classes);
+  TORCH_CHECK(real_labels.has_value(), "real_labels: required with 2-D (n, D) features");
+  TORCH_CHECK(syn_labels.has_value(), "syn_labels: required with 2-D (n, D) features");
+  return num_classes;
+}
+
 namespace {
 
 using mmd::acc_t;
@@ -129,36 +162,16 @@ std::tuple<at::Tensor, at::Tensor> class_mean_mmd_cpu(const at::Tensor& f_real_i
                                                       int64_t num_classes) {
   check_features(f_real_in, "f_real");
   check_features(f_syn_in, "f_syn");
-  TORCH_CHECK(f_syn_in.scalar_type() == f_real_in.scalar_type(), "f_syn: expected dtype ", f_real_in.scalar_type(),
-              " like f_real, got ", f_syn_in.scalar_type());
-  const int64_t dim = f_real_in.dim();
-  TORCH_CHECK(dim == 2 || dim == 3, "f_real: expected a 2-D (n, D) or 3-D (C, n, D) tensor, got shape ",
-              f_real_in.sizes());
-  TORCH_CHECK(f_syn_in.dim() == dim, "f_syn: expected ", dim, " dims like f_real, got shape ", f_syn_in.sizes());
-  const int64_t D = f_real_in.size(-1);
-  TORCH_CHECK(f_syn_in.size(-1) == D, "f_syn: expected feature dimension D=", D, " like f_real, got ",
-              f_syn_in.size(-1));
+  const int64_t C = check_mmd_shapes(f_real_in, f_syn_in, real_labels, syn_labels, num_classes);
+  const int64_t dim = f_real_in.dim(), D = f_real_in.size(-1);
   const at::Tensor f_real = f_real_in.contiguous(), f_syn = f_syn_in.contiguous();
 
   RowMap real_rows, syn_rows;
   Grouping real_groups, syn_groups;
-  int64_t C = num_classes;
   if (dim == 3) {
-    TORCH_CHECK(!real_labels.has_value(), "real_labels: expected None with class-major 3-D features");
-    TORCH_CHECK(!syn_labels.has_value(), "syn_labels: expected None with class-major 3-D features");
-    C = f_real.size(0);
-    TORCH_CHECK(f_syn.size(0) == C, "f_syn: expected C=", C, " classes like f_real, got ", f_syn.size(0));
-    TORCH_CHECK(num_classes == C, "num_classes: expected ", C, " (dim 0 of f_real) with 3-D features, got ",
-                num_classes);
-    TORCH_CHECK(f_real.size(1) > 0 && f_syn.size(1) > 0,
-                "f_real, f_syn: every class needs at least one sample, got shapes ", f_real.sizes(), " and ",
-                f_syn.sizes());
     real_rows.n = f_real.size(1);
     syn_rows.n = f_syn.size(1);
   } else {
-    TORCH_CHECK(num_classes >= 1, "num_classes: expected a positive int, got ", num_classes);
-    TORCH_CHECK(real_labels.has_value(), "real_labels: required with 2-D (n, D) features");
-    TORCH_CHECK(syn_labels.has_value(), "syn_labels: required with 2-D (n, D) features");
     check_labels(*real_labels, f_real.size(0), "real_labels");
     check_labels(*syn_labels, f_syn.size(0), "syn_labels");
     real_groups = group_by_class(*real_labels, C, "real_labels", true);

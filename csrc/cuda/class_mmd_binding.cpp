@@ -5,6 +5,7 @@
 #include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
 
+#include "cpu/class_mmd.h"
 #include "cuda/class_mmd_launch.h"
 
 namespace dance_ext {
@@ -64,17 +65,8 @@ std::tuple<at::Tensor, at::Tensor> class_mean_mmd_cuda(const at::Tensor& f_real_
   const at::Device device = f_syn_in.device();
   TORCH_CHECK(device.is_cuda(), "f_syn: expected a CUDA tensor, got device ", device);
   check_on(f_real_in, device, "f_real");
-  TORCH_CHECK(f_syn_in.scalar_type() == at::kFloat || f_syn_in.scalar_type() == at::kDouble,
-              "f_syn: expected float32 or float64, got ", f_syn_in.scalar_type());
-  TORCH_CHECK(f_real_in.scalar_type() == f_syn_in.scalar_type(), "f_real: expected dtype ", f_syn_in.scalar_type(),
-              " like f_syn, got ", f_real_in.scalar_type());
-  const int64_t dim = f_real_in.dim();
-  TORCH_CHECK(dim == 2 || dim == 3, "f_real: expected a 2-D (n, D) or 3-D (C, n, D) tensor, got shape ",
-              f_real_in.sizes());
-  TORCH_CHECK(f_syn_in.dim() == dim, "f_syn: expected ", dim, " dims like f_real, got shape ", f_syn_in.sizes());
-  const int64_t D = f_real_in.size(-1);
-  TORCH_CHECK(f_syn_in.size(-1) == D, "f_syn: expected feature dimension D=", D, " like f_real, got ",
-              f_syn_in.size(-1));
+  const int64_t C = check_mmd_shapes(f_real_in, f_syn_in, real_labels, syn_labels, num_classes);
+  const int64_t dim = f_real_in.dim(), D = f_real_in.size(-1);
   TORCH_CHECK(mmd_cuda::forward_chunks(D) <= 65535, "f_syn: feature dimension D=", D, " exceeds the CUDA kernel's ",
               65535 * mmd_cuda::kFeaturesPerBlock);
   const c10::cuda::CUDAGuard guard(device);
@@ -82,23 +74,10 @@ std::tuple<at::Tensor, at::Tensor> class_mean_mmd_cuda(const at::Tensor& f_real_
 
   ClassRows real_rows{nullptr, nullptr, 0}, syn_rows{nullptr, nullptr, 0};
   Grouping real_groups, syn_groups;
-  int64_t C = num_classes;
   if (dim == 3) {
-    TORCH_CHECK(!real_labels.has_value(), "real_labels: expected None with class-major 3-D features");
-    TORCH_CHECK(!syn_labels.has_value(), "syn_labels: expected None with class-major 3-D features");
-    C = f_real.size(0);
-    TORCH_CHECK(f_syn.size(0) == C, "f_syn: expected C=", C, " classes like f_real, got ", f_syn.size(0));
-    TORCH_CHECK(num_classes == C, "num_classes: expected ", C, " (dim 0 of f_real) with 3-D features, got ",
-                num_classes);
-    TORCH_CHECK(f_real.size(1) > 0 && f_syn.size(1) > 0,
-                "f_real, f_syn: every class needs at least one sample, got shapes ", f_real.sizes(), " and ",
-                f_syn.sizes());
     real_rows.n_per_class = f_real.size(1);
     syn_rows.n_per_class = f_syn.size(1);
   } else {
-    TORCH_CHECK(num_classes >= 1, "num_classes: expected a positive int, got ", num_classes);
-    TORCH_CHECK(real_labels.has_value(), "real_labels: required with 2-D (n, D) features");
-    TORCH_CHECK(syn_labels.has_value(), "syn_labels: required with 2-D (n, D) features");
     check_labels(*real_labels, f_real.size(0), device, "real_labels");
     check_labels(*syn_labels, f_syn.size(0), device, "syn_labels");
     real_groups = group_by_class(*real_labels, C, "real_labels", true);
