@@ -11,7 +11,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import __version__, presets
-from .condense import Condenser
+from .condense import Condenser, tf32_mode
 from .data import ClassData, as_class_data
 from .experts import ExpertPool, pretrain_experts
 from .models import network_spec
@@ -70,17 +70,18 @@ def condense(train, ipc: int = 10, method: str = "dance", experts=None, iteratio
 
     bar = tqdm(total=config.iterations, initial=condenser.iteration, disable=not progress,
                desc=f"{config.method} ipc={config.ipc}", unit="it")
-    while condenser.iteration < config.iterations:
-        inner, calib = condenser.step(condenser.draw())
-        bar.update(1)
-        if condenser.iteration % config.log_every == 0 or condenser.iteration == config.iterations:
-            # the only host sync of the loop: once per log interval; per-class values as the official log
-            row = {"iteration": condenser.iteration, "inner_loss": float(inner) / data.num_classes,
-                   "calib_loss": None if calib is None else float(calib) / data.num_classes}
-            history.append(row)
-            bar.set_postfix({k: f"{v:.4g}" for k, v in row.items() if k != "iteration" and v is not None})
-            if checkpoint is not None:
-                _save_checkpoint(checkpoint, condenser, config, seed, history)
+    with tf32_mode(config.tf32):
+        while condenser.iteration < config.iterations:
+            inner, calib = condenser.step(condenser.draw())
+            bar.update(1)
+            if condenser.iteration % config.log_every == 0 or condenser.iteration == config.iterations:
+                # the only host sync of the loop: once per log interval; per-class values as the official log
+                row = {"iteration": condenser.iteration, "inner_loss": float(inner) / data.num_classes,
+                       "calib_loss": None if calib is None else float(calib) / data.num_classes}
+                history.append(row)
+                bar.set_postfix({k: f"{v:.4g}" for k, v in row.items() if k != "iteration" and v is not None})
+                if checkpoint is not None:
+                    _save_checkpoint(checkpoint, condenser, config, seed, history)
     bar.close()
     meta["seconds"] = time.perf_counter() - started
     return CondenseResult(condenser.images().cpu(), labels, meta, history=history)

@@ -35,6 +35,7 @@ class CondenseConfig:
     backend: str = "auto"          # ops: auto | extension | reference
     channels_last: bool = False    # speed path: channels_last network inputs
     autocast: str | None = None    # speed path: None | "bf16" | "fp16" for the networks (losses stay float32)
+    tf32: bool = False             # speed path: TF32 matmul/convolution on CUDA
     log_every: int = 50
 
     def to_dict(self) -> dict:
@@ -112,6 +113,7 @@ def validate(c: CondenseConfig) -> None:
     need(c.backend in ("auto", "extension", "reference"), "backend", "auto, extension or reference", c.backend)
     need(isinstance(c.channels_last, bool), "channels_last", "True or False", c.channels_last)
     need(c.autocast in (None, "bf16", "fp16"), "autocast", "None, 'bf16' or 'fp16'", c.autocast)
+    need(isinstance(c.tf32, bool), "tf32", "True or False", c.tf32)
     need(isinstance(c.log_every, int) and c.log_every >= 1, "log_every", "a positive int", c.log_every)
     if c.method == "dm":
         need(c.factor == 1, "factor", "1 for method='dm' (multi-formation is DANCE's)", c.factor)

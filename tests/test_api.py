@@ -200,6 +200,10 @@ def test_fused_ops_and_speed_paths_in_the_loop(digits, experts):
     bf16 = dance_ext.condense(digits, ipc=2, method="dance", autocast="bf16", **kwargs)
     assert bf16.images.dtype == torch.float32 and torch.isfinite(bf16.images).all()
     assert bf16.meta["autocast"] == "bf16"
+    flags = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    tf32 = dance_ext.condense(digits, ipc=2, method="dance", tf32=True, **kwargs)
+    assert torch.equal(tf32.images, fused.images)  # TF32 touches CUDA only
+    assert (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32) == flags  # restored
 
 
 def test_unavailable_device_is_a_clear_error(digits):
