@@ -15,7 +15,8 @@ from .condense import Condenser, tf32_mode
 from .data import ClassData, as_class_data
 from .experts import ExpertPool, pretrain_experts
 from .models import network_spec
-from .results import CondenseResult, atomic_write
+from ._files import atomic_write
+from .results import CondenseResult
 from .synthetic import initial_images
 from .train import resolve_device
 

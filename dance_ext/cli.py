@@ -146,7 +146,7 @@ def main(argv=None) -> int:
                        progress=progress, root=args.root)
         print(markdown_table(rows))
         if args.json:
-            from .results import atomic_write
+            from ._files import atomic_write
             text = json.dumps(rows, indent=2)
             atomic_write(Path(args.json), lambda tmp: Path(tmp).write_text(text))
         return 0

@@ -21,7 +21,6 @@ import hashlib
 import importlib.metadata
 import json
 import os
-import tempfile
 import time
 
 import torch
@@ -29,6 +28,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
+from ._files import temp_path
 from .augment import PRETRAIN_STRATEGY
 from .data import as_class_data
 from .models import build_network, flatten_parameters_, network_spec
@@ -55,12 +55,6 @@ def _sha256(path: str) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def _temp_path(folder: str, name: str) -> str:
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix="-" + name)
-    os.close(fd)
-    return tmp
 
 
 def _positive_int(name: str, value) -> int:
@@ -131,7 +125,7 @@ def pretrain_experts(train, num: int = 5, epochs: int = 60, out: str = "experts/
         records.append({"index": i, "test_accuracy": acc, "train_seconds": time.perf_counter() - start})
 
     os.makedirs(out, exist_ok=True)
-    tmp_weights, tmp_manifest = _temp_path(out, WEIGHTS_FILE), _temp_path(out, MANIFEST_FILE)
+    tmp_weights, tmp_manifest = temp_path(out, WEIGHTS_FILE), temp_path(out, MANIFEST_FILE)
     try:
         # both files are complete on disk before anything of an existing store is touched
         save_file(tensors, tmp_weights)

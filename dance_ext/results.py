@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,25 +10,10 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ._files import atomic_write
 from .synthetic import decode
 
 FORMAT_VERSION = 1
-
-
-def atomic_write(path: Path, write) -> None:
-    """Write through ``write(tmp_path)`` to a temp file beside ``path``, then rename: a
-    crash never leaves a half-written file under the final name."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def image_grid(images: torch.Tensor, labels: torch.Tensor, num_classes: int) -> np.ndarray:

@@ -2,6 +2,7 @@
 checkpoint/resume, and bad input rejected before any work starts."""
 import json
 import math
+import os
 
 import pytest
 import torch
@@ -65,6 +66,10 @@ def test_save_load_round_trip(digits, tmp_path):
     res.evaluation = {"mean": 50.0, "std": 1.0, "runs": [49.0, 51.0]}
     out = res.save(tmp_path / "out")
     assert sorted(p.name for p in out.iterdir()) == ["grid.png", "metrics.json", "syn.pt"]
+    umask = os.umask(0)
+    os.umask(umask)
+    for f in out.iterdir():  # the temp files' owner-only mode must not survive the rename
+        assert f.stat().st_mode & 0o777 == 0o666 & ~umask
     back = dance_ext.load(out)
     assert torch.equal(back.images, res.images) and torch.equal(back.labels, res.labels)
     assert back.meta == json.loads(json.dumps(res.meta)) and back.history == res.history
