@@ -93,7 +93,19 @@ class Condenser:
             self.init_low = low.to(self.device, self.dtype)
             self.init_span = (high - low).to(self.device, self.dtype)
         self.real_class_index = torch.arange(self.num_classes, device=self.device).repeat_interleave(self.n_real)
+        self.real_chunk = self._real_chunk()
         self.syn_class_index = torch.arange(self.num_classes, device=self.device).repeat_interleave(self.n_syn)
+
+    def _real_chunk(self) -> int:
+        """Real images per no-grad forward: the first activation (width × H' × W' floats per
+        image) kept under a budget. On the CPU, buffers above ~32 MB are mapped fresh on every
+        call and the page faults cost as much as the convolutions."""
+        conv = next(m for m in self.encoder.modules() if isinstance(m, torch.nn.Conv2d))
+        (height, width), (pad_h, pad_w) = self.data.image_size, conv.padding
+        first_map = (height + 2 * pad_h - 2) * (width + 2 * pad_w - 2)
+        per_image = self.encoder_flat.element_size() * conv.out_channels * first_map
+        budget = (4 << 30) if self.device.type == "cuda" else (32 << 20)
+        return max(1, budget // per_image)
 
     def _build_tails(self) -> None:
         """Per-class coefficients of m zero-gradient SGD steps: p −= lr·buf·Σ_{i=1..m} μ^i, buf ·= μ^m."""
@@ -178,8 +190,12 @@ class Condenser:
         """Σ_c ‖mean φ(A_c(real_c)) − mean φ(A_c(syn_c))‖², one augmentation row per class."""
         C = self.num_classes
         with torch.no_grad():
-            real = self.real[draws.real_index.reshape(-1)]
-            f_real = self.network(self.encoder, self.augment(real, draws.inner_params, self.real_class_index), True)
+            index = draws.real_index.reshape(-1)
+            # no gradient on the real side, so chunking is exact; it bounds the activation memory
+            f_real = torch.cat([
+                self.network(self.encoder, self.augment(self.real[index[i:i + self.real_chunk]], draws.inner_params,
+                                                        self.real_class_index[i:i + self.real_chunk]), True)
+                for i in range(0, index.numel(), self.real_chunk)])
         syn = self.decoded_normalized(draws.inner_pick)
         f_syn = self.network(self.encoder, self.augment(syn, draws.inner_params, self.syn_class_index), True)
         return ops.class_mean_mmd(f_real.view(C, self.n_real, -1), f_syn.view(C, self.n_syn, -1),
