@@ -7,9 +7,11 @@ import os
 import platform
 import re
 import subprocess
-import tempfile
+from pathlib import Path
 
 import torch
+
+from dance_ext._files import atomic_write
 
 RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
@@ -68,13 +70,6 @@ def save_result(name: str, payload: dict, device: str | torch.device | None = No
     }
     os.makedirs(RESULTS_DIR, exist_ok=True)
     path = os.path.join(RESULTS_DIR, f"{name}-{tag}.json")
-    fd, tmp = tempfile.mkstemp(dir=RESULTS_DIR, prefix=f".{name}-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(record, f, indent=2, sort_keys=True)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    text = json.dumps(record, indent=2, sort_keys=True) + "\n"
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text))
     return path
