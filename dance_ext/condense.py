@@ -93,13 +93,13 @@ class Condenser:
             self.init_low = low.to(self.device, self.dtype)
             self.init_span = (high - low).to(self.device, self.dtype)
         self.real_class_index = torch.arange(self.num_classes, device=self.device).repeat_interleave(self.n_real)
-        self.real_chunk = self._real_chunk()
+        self.chunk = self._chunk_size()
         self.syn_class_index = torch.arange(self.num_classes, device=self.device).repeat_interleave(self.n_syn)
 
-    def _real_chunk(self) -> int:
-        """Real images per no-grad forward: the first activation (width × H' × W' floats per
-        image) kept under a budget. On the CPU, buffers above ~32 MB are mapped fresh on every
-        call and the page faults cost as much as the convolutions."""
+    def _chunk_size(self) -> int:
+        """Images per network call: the first activation (width × H' × W' floats per image)
+        kept under a budget. On the CPU, buffers above ~32 MB are mapped fresh on every call
+        and the page faults cost as much as the convolutions."""
         conv = next(m for m in self.encoder.modules() if isinstance(m, torch.nn.Conv2d))
         (height, width), (pad_h, pad_w) = self.data.image_size, conv.padding
         first_map = (height + 2 * pad_h - 2) * (width + 2 * pad_w - 2)
@@ -186,25 +186,30 @@ class Condenser:
             out = net.embed(x) if features else net(x)
         return out.to(self.dtype)
 
+    def forward_chunked(self, net, images: torch.Tensor, params: torch.Tensor, class_index: torch.Tensor,
+                        features: bool) -> torch.Tensor:
+        """Augment and run ``net`` over ``images`` in chunks of ``self.chunk``. Samples never
+        interact (instance norm), so this is exact, with or without autograd; it bounds the
+        size of each activation buffer."""
+        return torch.cat([
+            self.network(net, self.augment(images[i:i + self.chunk], params, class_index[i:i + self.chunk]), features)
+            for i in range(0, images.shape[0], self.chunk)])
+
     def inner_loss(self, draws: Draws) -> torch.Tensor:
         """Σ_c ‖mean φ(A_c(real_c)) − mean φ(A_c(syn_c))‖², one augmentation row per class."""
         C = self.num_classes
         with torch.no_grad():
-            index = draws.real_index.reshape(-1)
-            # no gradient on the real side, so chunking is exact; it bounds the activation memory
-            f_real = torch.cat([
-                self.network(self.encoder, self.augment(self.real[index[i:i + self.real_chunk]], draws.inner_params,
-                                                        self.real_class_index[i:i + self.real_chunk]), True)
-                for i in range(0, index.numel(), self.real_chunk)])
+            real = self.real[draws.real_index.reshape(-1)]
+            f_real = self.forward_chunked(self.encoder, real, draws.inner_params, self.real_class_index, True)
         syn = self.decoded_normalized(draws.inner_pick)
-        f_syn = self.network(self.encoder, self.augment(syn, draws.inner_params, self.syn_class_index), True)
+        f_syn = self.forward_chunked(self.encoder, syn, draws.inner_params, self.syn_class_index, True)
         return ops.class_mean_mmd(f_real.view(C, self.n_real, -1), f_syn.view(C, self.n_syn, -1),
                                   backend=self.config.backend)
 
     def calib_loss(self, params: torch.Tensor, pick: torch.Tensor | None) -> torch.Tensor:
         """Σ_c mean cross-entropy of the trained expert on class c's synthetic images."""
         syn = self.decoded_normalized(pick)
-        logits = self.network(self.expert, self.augment(syn, params, self.syn_class_index), False)
+        logits = self.forward_chunked(self.expert, syn, params, self.syn_class_index, False)
         return F.cross_entropy(logits, self.syn_class_index, reduction="sum") / self.n_syn
 
     # ---- SGD with momentum, per class ----------------------------------------------------

@@ -101,14 +101,15 @@ def sequential_dm_iteration(cond, syn, opt, draws):
     ("dance", {"iter_calib": 0, "factor": 1, "init": "first"}),
     ("dance", {"batch_syn_max": 5}),                 # decoded set subsampled (8 → 5 per class)
     ("dm", {}),
-    ("dm", {"real_chunk": 4}),                       # the real side's no-grad forward in chunks
+    ("dm", {"chunk": 4}),                            # network calls in chunks, with and without grad
+    ("dance", {"chunk": 5}),
 ])
 def test_batched_loop_equals_sequential(method, overrides, channels):
     overrides = dict(overrides)  # the parameter dict is shared between test cases
-    real_chunk = overrides.pop("real_chunk", None)
+    chunk = overrides.pop("chunk", None)
     cond = make(method, channels, **overrides)
-    if real_chunk is not None:
-        cond.real_chunk = real_chunk
+    if chunk is not None:
+        cond.chunk = chunk
     syn = cond.syn.detach().clone().requires_grad_(True)
     opt = torch.optim.SGD([syn], lr=cond.config.lr_img, momentum=cond.config.momentum)
     sequential = sequential_dance_iteration if method == "dance" else sequential_dm_iteration
