@@ -87,7 +87,7 @@ def test_forward_backward(benchmark, shape, impl, device):
         except Exception as exc:  # noqa: BLE001 - any compiler failure means "not measurable here"
             pytest.skip(f"torch.compile(reference) failed on this machine: {type(exc).__name__}: {exc}")
     benchmark.group = f"{shape[0]}-{device}"
-    benchmark.pedantic(step, rounds=3, warmup_rounds=1)
+    benchmark.pedantic(step, rounds=10, warmup_rounds=1)
     if benchmark.stats is not None:  # None under --benchmark-disable: the step ran once as a check
         _results.setdefault(device, {}).setdefault(shape[0], {})[impl] = benchmark.stats.stats.mean
 
@@ -195,6 +195,6 @@ def test_forward_backward_vectorized(benchmark, shape, impl, device):
             torch.cuda.synchronize()
 
     benchmark.group = f"{shape[0]}-{device}"
-    benchmark.pedantic(step, rounds=3, warmup_rounds=1)
+    benchmark.pedantic(step, rounds=10, warmup_rounds=1)
     if benchmark.stats is not None:
         _results.setdefault(device, {}).setdefault(shape[0], {})[impl] = benchmark.stats.stats.mean
