@@ -61,7 +61,7 @@ class Condenser:
         self.num_classes = data.num_classes
         self.pixel_space = config.method == "dance"
         table, counts = data.class_index_table()
-        self.table, self.counts = table.to(self.device), counts
+        self.table = table.to(self.device)
         self.n_real = min(config.batch_real, int(counts.min()))
         self.real = data.normalize(data.images)
         self.mean = torch.tensor(data.mean, dtype=self.dtype, device=self.device).view(1, -1, 1, 1)

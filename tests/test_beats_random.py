@@ -2,7 +2,6 @@
 DANCE sets at IPC 1 and 10 train networks better than random real subsets of the same size,
 all evaluated with one protocol."""
 import pytest
-import torch
 
 from dance_ext.compare import compare, markdown_table
 
