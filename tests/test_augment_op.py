@@ -72,17 +72,89 @@ def test_single_op_parity(op, dtype):
     assert_parity(x, params, index, TOL[dtype] if op in ("scale", "rotate") else tight)
 
 
-@pytest.mark.parametrize("op", ["flip", "crop", "cutout"])
-def test_pixel_moves_are_exact(op):
-    # no resampling and identity colour: the kernel copies pixels bit for bit (the
-    # oracle's full pipeline is not exact here: (x - m)·1 + m rounds)
-    x, params, _ = make_case(6, 3, 20, 13, "per_sample", "vico", seed=7, dtype=torch.float32, strategy=op)
+def assert_pixel_moves_exact(x, params):
+    """Kernel forward and backward equal flip → crop → cutout of the oracle bit for bit."""
     expected = reference.cutout(reference.crop(reference.flip(x, params), params), params)
     assert torch.equal(kernel(x, params), expected)
     grad_y = torch.randn_like(x)
     xr = x.clone().requires_grad_()
     reference.cutout(reference.crop(reference.flip(xr, params), params), params).backward(grad_y)
     assert torch.equal(torch.ops.dance_ext.siamese_augment_backward(grad_y, params, None), xr.grad)
+
+
+@pytest.mark.parametrize("op", ["flip", "crop", "cutout"])
+def test_pixel_moves_are_exact(op):
+    # no resampling and identity colour: the kernel copies pixels bit for bit (the
+    # oracle's full pipeline is not exact here: (x - m)·1 + m rounds)
+    x, params, _ = make_case(6, 3, 20, 13, "per_sample", "vico", seed=7, dtype=torch.float32, strategy=op)
+    assert_pixel_moves_exact(x, params)
+
+
+def rows_of(*rows, dtype=torch.float64):
+    """Parameter rows from {column: value} dicts, identity elsewhere."""
+    params = augment.identity_params(len(rows)).to(dtype)
+    for k, row in enumerate(rows):
+        for col, value in row.items():
+            params[k, col] = value
+    return params
+
+
+A = augment
+# integral rows (the kernels' gather fast path): flips, shifts inside and beyond the
+# image, cutout boxes inside and across the border, with and without colour
+INTEGRAL_ROWS = [
+    {A.FLIP: 1}, {A.SHIFT_H: 3, A.SHIFT_W: -2}, {A.SHIFT_H: -4, A.SHIFT_W: 5, A.FLIP: 1},
+    {A.SHIFT_W: 40}, {A.SHIFT_H: -11, A.FLIP: 1},
+    {A.CUTOUT_H: 4, A.CUTOUT_W: 6, A.CUTOUT_SIZE_H: 5, A.CUTOUT_SIZE_W: 4},
+    {A.CUTOUT_H: 0, A.CUTOUT_W: 12, A.CUTOUT_SIZE_H: 7, A.CUTOUT_SIZE_W: 9, A.FLIP: 1, A.SHIFT_W: 3},
+    {A.SHIFT_H: 2, A.SHIFT_W: 3, A.FLIP: 1, A.CUTOUT_H: 5, A.CUTOUT_W: 2, A.CUTOUT_SIZE_H: 4, A.CUTOUT_SIZE_W: 6,
+     A.BRIGHTNESS: 0.3, A.SATURATION: 1.6, A.CONTRAST: 0.7},
+]
+# resampled rows (the general bilinear path), also combined with the integral ops
+RESAMPLED_ROWS = [
+    {A.SCALE_W: 1.15, A.SCALE_H: 0.9}, {A.ANGLE: 0.2}, {A.ANGLE: -0.26, A.FLIP: 1},
+    {A.SCALE_W: 0.85, A.SCALE_H: 1.2, A.ANGLE: 0.1, A.SHIFT_H: -2, A.SHIFT_W: 3, A.FLIP: 1,
+     A.CUTOUT_H: 3, A.CUTOUT_W: 9, A.CUTOUT_SIZE_H: 5, A.CUTOUT_SIZE_W: 5, A.BRIGHTNESS: -0.2, A.CONTRAST: 1.3},
+]
+
+
+@pytest.mark.parametrize("rows", [INTEGRAL_ROWS, RESAMPLED_ROWS], ids=["integral", "resampled"])
+@pytest.mark.parametrize("c", [1, 3])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_fast_and_general_path_parity(rows, c, dtype):
+    params = rows_of(*rows, dtype=dtype)
+    x = torch.randn(len(rows), c, 13, 17, generator=torch.Generator().manual_seed(31), dtype=dtype)
+    tight = dict(atol=1e-6, rtol=1e-6) if dtype == torch.float32 else TOL[dtype]
+    assert_parity(x, params, None, tight if rows is INTEGRAL_ROWS else TOL[dtype])
+
+
+def test_pixel_move_combination_is_exact():
+    # flip + shift + cutout in one integral row, identity colour: bit-exact both ways
+    params = rows_of(*(r for r in INTEGRAL_ROWS if A.BRIGHTNESS not in r), dtype=torch.float32)
+    x = torch.randn(len(params), 3, 13, 17)
+    assert_pixel_moves_exact(x, params)
+
+
+def test_mixed_rows_equal_one_sample_calls():
+    # the CPU kernel reorders samples to balance integral and resampled rows over threads
+    params = rows_of(*INTEGRAL_ROWS, *RESAMPLED_ROWS, dtype=torch.float32)
+    index = torch.randint(len(params), (40,), generator=torch.Generator().manual_seed(37))
+    x, grad_y = torch.randn(40, 3, 13, 17), torch.randn(40, 3, 13, 17)
+    y = kernel(x, params, index)
+    gx = torch.ops.dance_ext.siamese_augment_backward(grad_y, params, index)
+    for n in range(40):
+        row = params[index[n]:index[n] + 1]
+        assert torch.equal(y[n:n + 1], kernel(x[n:n + 1], row))
+        assert torch.equal(gx[n:n + 1], torch.ops.dance_ext.siamese_augment_backward(grad_y[n:n + 1], row, None))
+
+
+@pytest.mark.parametrize("rows", [INTEGRAL_ROWS, RESAMPLED_ROWS], ids=["integral", "resampled"])
+def test_gradcheck_per_path(rows):
+    params = rows_of(*rows)
+    x = torch.randn(len(rows), 2, 9, 11, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda t: torch.ops.dance_ext.siamese_augment(t, params, None), (x,))
+    back = lambda g: torch.ops.dance_ext.siamese_augment_backward(g, params, None)  # noqa: E731
+    assert torch.autograd.gradcheck(back, (torch.randn_like(x).requires_grad_(),))
 
 
 @pytest.mark.parametrize("shape", [(2, 3, 9, 16), (1, 1, 8, 8)])

@@ -74,28 +74,42 @@ __global__ void forward_kernel(const T* x, const T* params, const int64_t* index
   }
 }
 
-// Geometric backward u = Gᵀ grad_y by atomic scatter of the bilinear weights into
-// grad_x (zeroed), and total[n] += Σ u (zeroed) from the same taps.
+// Geometric backward u = Gᵀ grad_y into grad_x (zeroed), and total[n] += Σ u (zeroed).
+// Integral rows gather (the transpose of a flip/shift is again one, so each thread
+// writes only its own pixel); resampled rows scatter the bilinear weights atomically.
 template <typename T>
 __global__ void scatter_kernel(const T* grad_y, const T* params, const int64_t* index, T* grad_x, T* total,
                                AugmentDims d) {
   __shared__ aug::Row<T> row;
   const int64_t plane = d.h * d.w, sample = d.c * plane;
   for (int64_t n = blockIdx.y; n < d.n; n += gridDim.y) {
-    if (threadIdx.x == 0) row = load_row(params, index, d, n);
+    if (threadIdx.x == 0) {
+      row = load_row(params, index, d, n);
+      if (row.integral) row = aug::integral_transpose(row, d.w);
+    }
     __syncthreads();
     T local = 0;
+    const T* gy = grad_y + n * sample;
+    T* u = grad_x + n * sample;
     for (int64_t o = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; o < plane;
          o += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+      if (row.integral) {
+        const int64_t src = aug::integral_span(row, o / d.w, d.h, d.w).source(o % d.w);
+        if (src < 0) continue;
+        for (int64_t c = 0; c < d.c; ++c) {
+          const T g = gy[c * plane + src];
+          u[c * plane + o] = g;
+          local += g;
+        }
+        continue;
+      }
       const aug::Taps<T> t = aug::taps(row, o / d.w, o % d.w, d.h, d.w);
-      if (t.count == 0) continue;
-      const T* gy = grad_y + n * sample + o;
-      T* u = grad_x + n * sample;
       T g_sum = 0;
       for (int64_t c = 0; c < d.c; ++c) {
-        const T g = gy[c * plane];
+        const T g = gy[c * plane + o];
         g_sum += g;
-        for (int k = 0; k < t.count; ++k) atomicAdd(u + c * plane + t.offset[k], t.weight[k] * g);
+        for (int k = 0; k < 4; ++k)
+          if (t.weight[k] != T(0)) atomicAdd(u + c * plane + t.offset[k], t.weight[k] * g);
       }
       local += g_sum * aug::weight_sum(t);
     }

@@ -39,7 +39,7 @@ struct Row {
   int64_t shift_h, shift_w;
   int64_t cut_r0, cut_r1, cut_c0, cut_c1;  // zeroed box [r0, r1) × [c0, c1)
   bool flip;
-  bool integral;  // θ is the identity: every source point is a pixel centre
+  bool integral;  // θ is the identity: every source point is a pixel centre (see Span)
 };
 
 // Round half to even, like torch.round on the reference side; clamped (NaN to the
@@ -112,29 +112,91 @@ DE_HD ColourT<T> colour_backward(const Row<T>& r, int64_t channels, int64_t plan
           (static_cast<T>(1) - k) / static_cast<T>(channels * plane)};
 }
 
-// Up to four bilinear taps into the source plane (offset r*W + c, weight).
+DE_HD int64_t clamp_i64(int64_t v, int64_t lo, int64_t hi) { return v < lo ? lo : (v > hi ? hi : v); }
+
+// Output row i of an integral row copies source columns col0 + step·j of the source
+// row at offset `src` for j in [lo, hi) except the cut-out columns [cut_lo, cut_hi)
+// (clipped into [lo, hi)); every other pixel is zero. Lets the CPU copy whole runs.
+struct Span {
+  int64_t src, col0, step, lo, hi, cut_lo, cut_hi;
+  // Source offset of output column j, or -1 when the pixel is zero.
+  DE_HD int64_t source(int64_t j) const {
+    return j >= lo && j < hi && !(j >= cut_lo && j < cut_hi) ? src + col0 + step * j : -1;
+  }
+};
+
+template <typename T>
+DE_HD Span integral_span(const Row<T>& r, int64_t i, int64_t height, int64_t width) {
+  Span s;
+  const int64_t ii = i + r.shift_h;
+  const bool row_ok = ii >= 0 && ii < height;
+  s.src = row_ok ? ii * width : 0;
+  s.col0 = r.flip ? width - 1 - r.shift_w : r.shift_w;
+  s.step = r.flip ? -1 : 1;
+  // columns with 0 <= j + shift_w < width
+  s.lo = row_ok ? clamp_i64(-r.shift_w, 0, width) : 0;
+  s.hi = row_ok ? clamp_i64(width - r.shift_w, s.lo, width) : 0;
+  const bool cut_row = i >= r.cut_r0 && i < r.cut_r1;
+  s.cut_lo = cut_row ? clamp_i64(r.cut_c0, s.lo, s.hi) : s.lo;
+  s.cut_hi = cut_row ? clamp_i64(r.cut_c1, s.cut_lo, s.hi) : s.lo;
+  return s;
+}
+
+// The integral row whose gather is the transpose of r's: source pixel (i, s) receives
+// output pixel (i − shift_h, f(s) − shift_w), f the flip; the cutout box moves with
+// it. A flip with shift is its own inverse, so the transpose is again a gather and
+// the backward needs no scatter.
+template <typename T>
+DE_HD Row<T> integral_transpose(Row<T> r, int64_t width) {
+  const int64_t sh = r.shift_h, sw = r.shift_w;
+  r.shift_h = -sh;
+  r.cut_r0 += sh;
+  r.cut_r1 += sh;
+  if (r.flip) {
+    const int64_t c0 = r.cut_c0;
+    r.cut_c0 = width - sw - r.cut_c1;
+    r.cut_c1 = width - sw - c0;
+  } else {
+    r.shift_w = -sw;
+    r.cut_c0 += sw;
+    r.cut_c1 += sw;
+  }
+  return r;
+}
+
+// floor(v) for v > -1 (checked by the caller): exact, and no libm call on the CPU.
+template <typename T>
+DE_HD T floor_above_minus_one(T v) {
+  const T t = static_cast<T>(static_cast<int64_t>(v));
+  return t > v ? t - static_cast<T>(1) : t;
+}
+
+// The four bilinear taps into the source plane (offset r*W + c, weight) of one output
+// pixel. Taps that are outside the image, cut out or cropped away have weight 0 and
+// offset 0, so callers loop over all four without bounds checks. An integral source
+// point is one tap of weight 1 (integral rows: the Span's source).
 template <typename T>
 struct Taps {
   int64_t offset[4];
   T weight[4];
-  int count;
 };
 
-// Taps of output pixel (i, j): none when cut out or cropped away; only in-bounds,
-// nonzero-weight taps, so an integral source point gives one tap of weight 1.
 template <typename T>
 DE_HD Taps<T> taps(const Row<T>& r, int64_t i, int64_t j, int64_t height, int64_t width) {
   Taps<T> t;
-  t.count = 0;
+  for (int k = 0; k < 4; ++k) {
+    t.offset[k] = 0;
+    t.weight[k] = static_cast<T>(0);
+  }
+  if (r.integral) {
+    const int64_t src = integral_span(r, i, height, width).source(j);
+    t.offset[0] = src >= 0 ? src : 0;
+    t.weight[0] = static_cast<T>(src >= 0 ? 1 : 0);
+    return t;
+  }
   if (i >= r.cut_r0 && i < r.cut_r1 && j >= r.cut_c0 && j < r.cut_c1) return t;
   const int64_t ii = i + r.shift_h, jj = j + r.shift_w;
   if (ii < 0 || ii >= height || jj < 0 || jj >= width) return t;
-  if (r.integral) {  // the general path gives the same single tap, slower
-    t.offset[0] = ii * width + (r.flip ? width - 1 - jj : jj);
-    t.weight[0] = static_cast<T>(1);
-    t.count = 1;
-    return t;
-  }
   const T half = static_cast<T>(0.5);
   const T cx = static_cast<T>(width) * half, cy = static_cast<T>(height) * half;
   const T dx = static_cast<T>(jj) + half - cx, dy = static_cast<T>(ii) + half - cy;
@@ -145,53 +207,56 @@ DE_HD Taps<T> taps(const Row<T>& r, int64_t i, int64_t j, int64_t height, int64_
   if (!(sx > static_cast<T>(-1) && sx < static_cast<T>(width) && sy > static_cast<T>(-1) &&
         sy < static_cast<T>(height)))
     return t;
-  using std::floor;
-  const T fx = floor(sx), fy = floor(sy);
+  const T fx = floor_above_minus_one(sx), fy = floor_above_minus_one(sy);
   const int64_t x0 = static_cast<int64_t>(fx), y0 = static_cast<int64_t>(fy);
   const T ax = sx - fx, ay = sy - fy;
   const T one = static_cast<T>(1);
   const T wx[2] = {one - ax, ax}, wy[2] = {one - ay, ay};
   for (int dr = 0; dr < 2; ++dr) {
-    const int64_t row = y0 + dr;
-    if (row < 0 || row >= height || wy[dr] == static_cast<T>(0)) continue;
     for (int dc = 0; dc < 2; ++dc) {
-      const int64_t col = x0 + dc;
-      if (col < 0 || col >= width || wx[dc] == static_cast<T>(0)) continue;
-      t.offset[t.count] = row * width + col;
-      t.weight[t.count] = wy[dr] * wx[dc];
-      ++t.count;
+      const int64_t row = y0 + dr, col = x0 + dc;
+      const bool inside = row >= 0 && row < height && col >= 0 && col < width;
+      t.offset[2 * dr + dc] = inside ? row * width + col : 0;
+      t.weight[2 * dr + dc] = inside ? wy[dr] * wx[dc] : static_cast<T>(0);
     }
   }
   return t;
 }
 
+// S = Σ_k w_k·x[offset_k] over one channel plane x; zero-weight taps are skipped so
+// that a non-finite pixel never leaks through a weight of 0.
+template <typename T>
+DE_HD T bilinear(const T* x, const Taps<T>& t) {
+  T acc = 0;
+  for (int k = 0; k < 4; ++k) acc += t.weight[k] != static_cast<T>(0) ? t.weight[k] * x[t.offset[k]] : static_cast<T>(0);
+  return acc;
+}
+
+// Sum of the tap weights: 1 inside the image, less at its border, 0 where zero padded.
+template <typename T>
+DE_HD T weight_sum(const Taps<T>& t) {
+  return (t.weight[0] + t.weight[1]) + (t.weight[2] + t.weight[3]);
+}
+
+// Colour after resampling: Σ_k w_k·colour(x)_k = A·S_c + B·mean_c(S) + D·Σ_k w_k, since
+// colour is affine and the channel mean commutes with the taps; only D sees the
+// zero padding. s_mean is mean_c(S).
+template <typename T>
+DE_HD T colour_apply(const Colour<T>& col, T s, T s_mean, T w_sum) {
+  return col.a * s + col.b * s_mean + col.d * w_sum;
+}
+
 // Forward value of all channels of one output pixel: y[c*plane] for c < channels.
-// x points at the sample's (C, H, W) block.
+// x points at the sample's (C, H, W) block. Two passes over the channels (the mean
+// first) so that no per-channel storage is needed.
 template <typename T>
 DE_HD void forward_pixel(const T* x, T* y, const Taps<T>& t, const Colour<T>& col, int64_t channels,
                          int64_t plane) {
-  T mean[4];
-  const T inv_c = static_cast<T>(1) / static_cast<T>(channels);
-  for (int k = 0; k < t.count; ++k) {
-    T acc = 0;
-    for (int64_t c = 0; c < channels; ++c) acc += x[c * plane + t.offset[k]];
-    mean[k] = acc * inv_c;
-  }
-  for (int64_t c = 0; c < channels; ++c) {
-    T acc = 0;
-    for (int k = 0; k < t.count; ++k)
-      acc += t.weight[k] * (col.a * x[c * plane + t.offset[k]] + col.b * mean[k] + col.d);
-    y[c * plane] = acc;
-  }
-}
-
-// Sum of the tap weights: the geometric backward's contribution of one output pixel
-// to the per-sample total Σ u, per unit of incoming gradient.
-template <typename T>
-DE_HD T weight_sum(const Taps<T>& t) {
-  T s = 0;
-  for (int k = 0; k < t.count; ++k) s += t.weight[k];
-  return s;
+  T s_sum = 0;
+  for (int64_t c = 0; c < channels; ++c) s_sum += bilinear(x + c * plane, t);
+  const T s_mean = s_sum * (static_cast<T>(1) / static_cast<T>(channels));
+  const T w_sum = weight_sum(t);
+  for (int64_t c = 0; c < channels; ++c) y[c * plane] = colour_apply(col, bilinear(x + c * plane, t), s_mean, w_sum);
 }
 
 }  // namespace augment
