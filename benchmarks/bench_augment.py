@@ -7,6 +7,10 @@ One call augments 10 classes × (real + synthetic) images with per-class paramet
 rows (DM's strategy, VICO convention) selected through an index. Mean seconds per
 call and the speed-ups over reference eager go to
 benchmarks/results/augment-<device>.json (conftest.save_result).
+
+Isolation: the rungs run in the order of IMPLS, every shape of one rung before the
+next, so the eager and kernel rungs are all measured before the first torch.compile
+and no compilation (or what it leaves behind) overlaps their timed rounds.
 """
 from __future__ import annotations
 
@@ -27,7 +31,8 @@ SHAPES = [
     ("3x32x32", 3, 32, 32, 256, 10),
     ("3x128x128", 3, 128, 128, 20, 10),
 ]
-IMPLS = ("reference", "compiled", "kernel")
+# measured in this order: the torch.compile rungs last
+IMPLS = ("reference", "vectorized", "kernel", "compiled", "vectorized_compiled")
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 _results: dict = {}
@@ -41,7 +46,7 @@ def _save_results():
         for shape, times in rows.items():
             if "reference" in times:
                 times["speedup_vs_reference"] = {k: times["reference"] / v for k, v in times.items()
-                                                 if k in IMPLS + VECTORIZED_IMPLS and k != "reference"}
+                                                 if k in IMPLS and k != "reference"}
         save_result("augment", {"device": device, "classes": CLASSES, "strategy": augment.DM_STRATEGY,
                                 "convention": "vico", "seconds_per_call": rows})
 
@@ -56,49 +61,10 @@ def _case(shape, device):
     return x, params, index, torch.randn_like(x)
 
 
-def _augment_fn(impl):
-    if impl == "reference":
-        return reference.siamese_augment
-    if impl == "kernel":
-        return torch.ops.dance_ext.siamese_augment
-    if "fn" not in _compiled:
-        _compiled["fn"] = torch.compile(reference.siamese_augment, dynamic=False)
-    return _compiled["fn"]
-
-
-@pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("impl", IMPLS)
-@pytest.mark.parametrize("shape", SHAPES, ids=[s[0] for s in SHAPES])
-def test_forward_backward(benchmark, shape, impl, device):
-    if impl == "kernel" and not has_kernel("siamese_augment", device):
-        pytest.skip(f"dance_ext::siamese_augment has no {device} kernel in this build")
-    x, params, index, grad_y = _case(shape, device)
-    fn = _augment_fn(impl)
-
-    def step():
-        x.grad = None
-        fn(x, params, index).backward(grad_y)
-        if device == "cuda":
-            torch.cuda.synchronize()
-
-    if impl == "compiled":
-        try:
-            step()  # compiles outside the timed rounds
-        except Exception as exc:  # noqa: BLE001 - any compiler failure means "not measurable here"
-            pytest.skip(f"torch.compile(reference) failed on this machine: {type(exc).__name__}: {exc}")
-    benchmark.group = f"{shape[0]}-{device}"
-    benchmark.pedantic(step, rounds=10, warmup_rounds=1)
-    if benchmark.stats is not None:  # None under --benchmark-disable: the step ran once as a check
-        _results.setdefault(device, {}).setdefault(shape[0], {})[impl] = benchmark.stats.stats.mean
-
-
 # ---- vectorized eager rewrite and torch.compile of it ----------------------------------------
 # The ladder's middle rungs: reference.siamese_augment's math as a few whole-batch torch ops:
 # colour as one affine per sample, flip + scale + rotate + crop as one sampling grid for all
 # samples, one grid_sample, one mask (crop validity and cutout).
-VECTORIZED_IMPLS = ("vectorized", "vectorized_compiled")
-
-
 def vectorized_augment(x: torch.Tensor, params: torch.Tensor, index: torch.Tensor | None = None) -> torch.Tensor:
     n, _, h, w = x.shape
     p = expand_params(params, index, n).to(x.dtype)
@@ -134,17 +100,6 @@ def vectorized_augment(x: torch.Tensor, params: torch.Tensor, index: torch.Tenso
     return y * (in_image & ~in_box).unsqueeze(1).to(y.dtype)
 
 
-_compiled_vectorized = {}
-
-
-def _vectorized_fn(impl):
-    if impl == "vectorized":
-        return vectorized_augment
-    if "fn" not in _compiled_vectorized:
-        _compiled_vectorized["fn"] = torch.compile(vectorized_augment, dynamic=False)
-    return _compiled_vectorized["fn"]
-
-
 def _assert_matches_reference(fn, x, params, index, grad_y):
     """fn's output and input gradient equal reference.siamese_augment's (grid_sample vs exact
     identity/integer shifts differ by float rounding only)."""
@@ -175,18 +130,26 @@ def test_vectorized_matches_reference():
         _assert_matches_reference(vectorized_augment, x[:2], everything, None, grad_y[:2])
 
 
+def _augment_fn(impl):
+    eager = {"reference": reference.siamese_augment, "vectorized": vectorized_augment,
+             "kernel": torch.ops.dance_ext.siamese_augment}
+    if impl in eager:
+        return eager[impl]
+    if impl not in _compiled:
+        source = reference.siamese_augment if impl == "compiled" else vectorized_augment
+        _compiled[impl] = torch.compile(source, dynamic=False)
+    return _compiled[impl]
+
+
+# impl is the outermost loop (the parametrize nearest the function varies slowest)
 @pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("impl", VECTORIZED_IMPLS)
 @pytest.mark.parametrize("shape", SHAPES, ids=[s[0] for s in SHAPES])
-def test_forward_backward_vectorized(benchmark, shape, impl, device):
+@pytest.mark.parametrize("impl", IMPLS)
+def test_forward_backward(benchmark, impl, shape, device):
+    if impl == "kernel" and not has_kernel("siamese_augment", device):
+        pytest.skip(f"dance_ext::siamese_augment has no {device} kernel in this build")
     x, params, index, grad_y = _case(shape, device)
-    fn = _vectorized_fn(impl)
-    if impl == "vectorized_compiled":
-        try:
-            fn(x, params, index).backward(grad_y)  # compiles outside the timed rounds
-        except Exception as exc:  # noqa: BLE001 - any compiler failure means "not measurable here"
-            pytest.skip(f"torch.compile(vectorized) failed on this machine: {type(exc).__name__}: {exc}")
-    _assert_matches_reference(fn, x, params, index, grad_y)
+    fn = _augment_fn(impl)
 
     def step():
         x.grad = None
@@ -194,7 +157,14 @@ def test_forward_backward_vectorized(benchmark, shape, impl, device):
         if device == "cuda":
             torch.cuda.synchronize()
 
+    if impl.endswith("compiled"):
+        try:
+            step()  # compiles outside the timed rounds
+        except Exception as exc:  # noqa: BLE001 - any compiler failure means "not measurable here"
+            pytest.skip(f"torch.compile({impl}) failed on this machine: {type(exc).__name__}: {exc}")
+    if impl.startswith("vectorized"):
+        _assert_matches_reference(fn, x, params, index, grad_y)
     benchmark.group = f"{shape[0]}-{device}"
     benchmark.pedantic(step, rounds=10, warmup_rounds=1)
-    if benchmark.stats is not None:
+    if benchmark.stats is not None:  # None under --benchmark-disable: the step ran once as a check
         _results.setdefault(device, {}).setdefault(shape[0], {})[impl] = benchmark.stats.stats.mean
