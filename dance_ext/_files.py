@@ -1,9 +1,13 @@
-"""Crash-safe file writing: write beside the target, then rename over it."""
+"""Crash-safe file writing (write beside the target, then rename over it) and safe reading."""
 from __future__ import annotations
 
 import os
+import pickle
+import re
 import tempfile
 from pathlib import Path
+
+import torch
 
 
 def temp_path(folder, name: str) -> str:
@@ -30,3 +34,31 @@ def atomic_write(path, write) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def check_output_dir(path, arg: str) -> None:
+    """Refuse an output folder that cannot be one, before any work is spent on its content."""
+    path = Path(path)
+    blocker = next((p for p in (path, *path.parents) if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise ValueError(f"{arg}: {str(path)!r} cannot be a folder: {str(blocker)!r} is a file")
+
+
+def load_tensors(path, arg: str, what: str):
+    """``torch.load`` with ``weights_only=True`` (tensors and plain containers, never code).
+    A tampered, truncated or foreign file becomes a one-line ValueError naming ``arg`` and
+    saying it is not a readable ``what``."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        # torch's own message advises weights_only=False: exactly wrong for an untrusted file
+        found = re.search(r"GLOBAL (\S+)", str(exc))
+        if found:
+            raise ValueError(f"{arg}: {path} is not a readable {what}: it holds a pickled {found.group(1)}, "
+                             "refused since loading it could run code") from exc
+        raise ValueError(f"{arg}: {path} is not a readable {what} (truncated, corrupt or not written by "
+                         "torch.save)") from exc
+    except (RuntimeError, EOFError, ValueError, OSError) as exc:  # OSError: a cut zip archive
+        # the first sentence: torch appends paragraphs of advice
+        detail = str(exc).split("\n")[0].split(". ")[0] if str(exc) else type(exc).__name__
+        raise ValueError(f"{arg}: {path} is not a readable {what} (truncated or corrupt: {detail})") from exc

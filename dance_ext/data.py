@@ -75,6 +75,8 @@ class ClassData:
                             f"{_describe_value(x)} (as_class_data converts arrays and uint8)")
         if not isinstance(y, torch.Tensor) or y.dtype != torch.int64 or y.dim() != 1:
             raise TypeError(f"labels: expected an int64 tensor (N,), got {_describe_value(y)}")
+        _require_data(x, "images")
+        _require_data(y, "labels")
         if x.shape[0] == 0:
             raise ValueError("images: the dataset is empty (N = 0)")
         if y.shape[0] != x.shape[0]:
@@ -116,7 +118,9 @@ class ClassData:
         return f"ClassData({self.describe()}, device={self.device})"
 
     def to(self, device) -> ClassData:
-        device = torch.device(device)
+        from .train import resolve_device  # train imports ops and models: too heavy for module level
+
+        device = resolve_device(device)
         if device == self.device:
             return self
         return replace(self, images=self.images.to(device), labels=self.labels.to(device))
@@ -256,6 +260,19 @@ def _describe_value(v) -> str:
     return type(v).__name__
 
 
+def _require_data(t: torch.Tensor, arg: str) -> None:
+    if t.device.type == "meta":
+        raise ValueError(f"{arg}: a meta tensor has a shape but no values; expected a tensor on the cpu or "
+                         "a cuda device")
+
+
+def check_finite(x: torch.Tensor, arg: str) -> None:
+    """Raise ValueError naming ``arg`` when ``x`` has no values (meta device) or a NaN / inf."""
+    _require_data(x, arg)
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError(f"{arg}: contains NaN or inf")
+
+
 def _check_split(split):
     if split not in SPLITS:
         raise ValueError(f"split: expected 'train' or 'test', got {split!r}")
@@ -285,6 +302,7 @@ def _check_label_range(y: torch.Tensor, num_classes: int | None):
 
 def _as_tensor(v, arg: str) -> torch.Tensor:
     if isinstance(v, torch.Tensor):
+        _require_data(v, arg)
         return v
     if isinstance(v, (list, tuple)):
         v = np.asarray(v)
@@ -316,8 +334,7 @@ def _to_images(images, arg: str = "images") -> torch.Tensor:
         raise ValueError(f"{arg}: the dataset is empty (N = 0)")
     if x.is_floating_point():
         x = x.to(torch.float32)
-        if not bool(torch.isfinite(x).all()):
-            raise ValueError(f"{arg}: contains NaN or inf")
+        check_finite(x, arg)
         lo, hi = (float(v) for v in torch.aminmax(x))
         if lo < -_RANGE_TOLERANCE or hi > 1 + _RANGE_TOLERANCE:
             hint = ("they look like 0..255 pixel values: divide by 255 or pass uint8"
@@ -360,9 +377,22 @@ def _from_arrays(images, labels, *, name: str, num_classes: int | None = None,
     y = _to_labels(labels, x.shape[0]).to(x.device)
     if num_classes is None:
         _check_label_range(y, None)
-        num_classes = int(y.max()) + 1
+        num_classes = _inferred_num_classes(y)
     mean, std = _data_stats(x) if stats is None else stats
     return ClassData(x, y, num_classes, mean, std, name, classes)
+
+
+def _inferred_num_classes(y: torch.Tensor) -> int:
+    """max + 1, when every class id 0..max occurs (a gap means 1-based or filtered labels)."""
+    present = torch.unique(y)  # sorted; never a table sized by the (maybe huge) largest label
+    num_classes = int(present[-1]) + 1
+    if len(present) != num_classes:
+        gaps = (present.diff() > 1).nonzero().flatten()
+        first = 0 if int(present[0]) > 0 else int(present[gaps[0]]) + 1
+        raise ValueError(f"labels: class ids must be 0..C-1 with every class present; ids in 0..{num_classes - 1} "
+                         f"without an image: {num_classes - len(present)} (first: {first}). Pass a Dataset with "
+                         "a .classes list to declare the classes explicitly")
+    return num_classes
 
 
 def _from_dataset(ds) -> ClassData:
@@ -545,6 +575,10 @@ def _load_idx_folder(root: Path, split: str, name: str) -> ClassData:
 # CIFAR: the python pickles of the dataset's own distribution. They are read with an
 # unpickler that resolves only numpy's array/dtype reconstructors (dict/list/str/bytes
 # need no globals), so a tampered file cannot run code.
+class UnsafePickleError(pickle.UnpicklingError, ValueError):
+    """A pickle that asks for a global other than numpy's array reconstructors."""
+
+
 class _ArrayOnlyUnpickler(pickle.Unpickler):
     def __init__(self, file, path: Path):
         super().__init__(file, encoding="bytes")
@@ -562,7 +596,7 @@ class _ArrayOnlyUnpickler(pickle.Unpickler):
     def find_class(self, module, name):
         obj = self.allowed.get((module, name))
         if obj is None:
-            raise pickle.UnpicklingError(
+            raise UnsafePickleError(
                 f"{self.path}: refusing to load global {module}.{name}: CIFAR batches hold only "
                 "containers and numpy arrays")
         return obj
@@ -570,7 +604,13 @@ class _ArrayOnlyUnpickler(pickle.Unpickler):
 
 def _load_pickle(path: Path) -> dict:
     with open(path, "rb") as f:
-        obj = _ArrayOnlyUnpickler(f, path).load()
+        try:
+            obj = _ArrayOnlyUnpickler(f, path).load()
+        except UnsafePickleError:
+            raise
+        except (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, IndexError,
+                AttributeError) as exc:
+            raise ValueError(f"{path}: truncated or corrupt pickle ({type(exc).__name__}: {exc})") from None
     if not isinstance(obj, dict):
         raise ValueError(f"{path}: expected a dict, got {type(obj).__name__}")
     return obj

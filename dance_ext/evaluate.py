@@ -28,7 +28,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .augment import DANCE_EVAL_STRATEGY, DM_STRATEGY, parse_strategy
-from .data import ClassData, as_class_data
+from .data import ClassData, as_class_data, check_finite
 from .models import build_network, network_spec
 from .train import (accuracy, derive_seed, make_generator, normalizer, resolve_device, seeded_network,
                     train_epoch)
@@ -110,6 +110,7 @@ def _unpack(result):
                          f"{getattr(labels, 'shape', type(labels).__name__)}")
     if images.shape[0] == 0:
         raise ValueError("result: the synthetic set is empty")
+    check_finite(images, "result")
     return images, labels.long(), meta
 
 

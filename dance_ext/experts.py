@@ -28,7 +28,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
-from ._files import temp_path
+from ._files import check_output_dir, temp_path
 from .augment import PRETRAIN_STRATEGY
 from .data import as_class_data
 from .models import build_network, flatten_parameters_, network_spec
@@ -86,6 +86,7 @@ def pretrain_experts(train, num: int = 5, epochs: int = 60, out: str = "experts/
     derive_seed(seed)  # validates seed
     out = os.fspath(out)
     weights_path, manifest_path = os.path.join(out, WEIGHTS_FILE), os.path.join(out, MANIFEST_FILE)
+    check_output_dir(out, "out")
     if not overwrite and (os.path.exists(weights_path) or os.path.exists(manifest_path)):
         raise FileExistsError(f"out: {out!r} already holds an expert store; pass overwrite=True to replace it")
     device = resolve_device(device)
@@ -153,6 +154,34 @@ def pretrain_experts(train, num: int = 5, epochs: int = 60, out: str = "experts/
     return ExpertPool.load(out, device=device)
 
 
+def _read_manifest(manifest_path: str) -> dict:
+    """The parsed manifest, with the fields ``ExpertPool.load`` relies on type-checked."""
+    try:
+        with open(manifest_path) as f:
+            manifest = json.load(f)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{manifest_path!r}: unreadable manifest ({exc})") from exc
+    if not isinstance(manifest, dict):
+        raise ValueError(f"{manifest_path!r}: not a {FORMAT} manifest (a JSON {type(manifest).__name__}, "
+                         "expected an object)")
+    missing = [k for k in ("format", "format_version", "network", "num_experts", "sha256") if k not in manifest]
+    if missing or manifest["format"] != FORMAT:
+        raise ValueError(f"{manifest_path!r}: not a {FORMAT} manifest (missing keys {missing})")
+    if manifest["format_version"] != FORMAT_VERSION:
+        raise ValueError(f"{manifest_path!r}: format version {manifest['format_version']} is not supported "
+                         f"(this dance_ext reads version {FORMAT_VERSION})")
+    num, weights = manifest["num_experts"], manifest.get("weights_file", WEIGHTS_FILE)
+    if isinstance(num, bool) or not isinstance(num, int) or num < 1:
+        raise ValueError(f"{manifest_path!r}: num_experts: expected a positive int, got {num!r}")
+    if not isinstance(manifest["network"], dict) or not isinstance(manifest["sha256"], str):
+        raise ValueError(f"{manifest_path!r}: expected 'network' to be an object and 'sha256' a string")
+    # a bare file name: a manifest must not point outside its own folder
+    if not isinstance(weights, str) or os.path.basename(weights) != weights or weights in ("", ".", ".."):
+        raise ValueError(f"{manifest_path!r}: weights_file: expected a file name in the store's folder, "
+                         f"got {weights!r}")
+    return manifest
+
+
 def _build(spec: dict, device) -> torch.nn.Module:
     # its init is overwritten anyway; a private seed keeps the caller's global RNG untouched
     return seeded_network(lambda: build_network(spec), 0, device)
@@ -183,24 +212,15 @@ class ExpertPool:
         names and shapes against the manifest's network spec)."""
         path = os.fspath(path)
         device = resolve_device(device)
-        manifest_path, weights_path = os.path.join(path, MANIFEST_FILE), os.path.join(path, WEIGHTS_FILE)
+        manifest_path = os.path.join(path, MANIFEST_FILE)
         if not os.path.isfile(manifest_path):
             raise FileNotFoundError(f"{path!r}: no {MANIFEST_FILE}; not an expert store, or an interrupted "
                                     f"pretraining (rerun pretrain_experts)")
+        manifest = _read_manifest(manifest_path)
+        weights_path = os.path.join(path, manifest.get("weights_file", WEIGHTS_FILE))
         if not os.path.isfile(weights_path):
-            raise FileNotFoundError(f"{path!r}: {MANIFEST_FILE} is there but {WEIGHTS_FILE} is missing")
-        try:
-            with open(manifest_path) as f:
-                manifest = json.load(f)
-        except (OSError, ValueError) as exc:
-            raise ValueError(f"{manifest_path!r}: unreadable manifest ({exc})") from exc
-        missing = [k for k in ("format", "format_version", "network", "num_experts", "sha256")
-                   if k not in manifest]
-        if missing or manifest["format"] != FORMAT:
-            raise ValueError(f"{manifest_path!r}: not a {FORMAT} manifest (missing keys {missing})")
-        if manifest["format_version"] != FORMAT_VERSION:
-            raise ValueError(f"{manifest_path!r}: format version {manifest['format_version']} is not supported "
-                             f"(this dance_ext reads version {FORMAT_VERSION})")
+            raise FileNotFoundError(f"{path!r}: {MANIFEST_FILE} is there but {os.path.basename(weights_path)} "
+                                    f"is missing")
         digest = _sha256(weights_path)
         if digest != manifest["sha256"]:
             raise ValueError(f"{weights_path!r}: sha256 {digest} does not match the manifest's "
@@ -211,7 +231,10 @@ class ExpertPool:
             raise ValueError(f"{weights_path!r}: unreadable safetensors file ({exc})") from exc
 
         num = manifest["num_experts"]
-        model = _build(manifest["network"], device)
+        try:
+            model = _build(manifest["network"], device)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ValueError(f"{manifest_path!r}: its network spec cannot be built ({exc})") from exc
         shapes = {name: tuple(p.shape) for name, p in model.named_parameters()}
         expected = {f"{kind}.{i}.{name}" for kind in ("init", "trained") for i in range(num) for name in shapes}
         if set(tensors) != expected:

@@ -1,6 +1,8 @@
 """A condensed set: images, labels, every setting used; saving and loading it."""
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import math
 from dataclasses import dataclass, field
@@ -10,10 +12,12 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ._files import atomic_write
+from ._files import atomic_write, check_output_dir, load_tensors
+from .data import check_finite
 from .synthetic import decode
 
-FORMAT_VERSION = 1
+# 2: syn.pt carries the sha256 of its content, so a flipped byte in the tensor data is caught
+FORMAT_VERSION = 2
 
 
 def image_grid(images: torch.Tensor, labels: torch.Tensor, num_classes: int) -> np.ndarray:
@@ -30,12 +34,14 @@ def image_grid(images: torch.Tensor, labels: torch.Tensor, num_classes: int) -> 
     return (grid * 255 + 0.5).astype(np.uint8)
 
 
-def save_png(array: np.ndarray, path: Path, min_side: int = 256) -> None:
+def png_bytes(array: np.ndarray, min_side: int = 256) -> bytes:
     image = Image.fromarray(array[..., 0] if array.shape[2] == 1 else array)
     scale = max(1, math.ceil(min_side / max(1, min(image.size))))
     if scale > 1:  # small images (8×8 digits) are unreadable at 1:1
         image = image.resize((image.width * scale, image.height * scale), Image.NEAREST)
-    atomic_write(path, lambda tmp: image.save(tmp, format="PNG"))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def _json_default(value):
@@ -43,7 +49,43 @@ def _json_default(value):
         return value.item()
     if isinstance(value, (tuple, Path)):
         return list(value) if isinstance(value, tuple) else str(value)
-    raise TypeError(f"not JSON-serialisable: {type(value).__name__}")
+    raise TypeError(f"meta: a value of type {type(value).__name__} is not JSON-serialisable (meta, history and "
+                    "evaluation are written as JSON)")
+
+
+def _digest(images: torch.Tensor, labels: torch.Tensor, meta_json: str) -> str:
+    digest = hashlib.sha256()
+    for t in (images, labels):  # raw bytes of any dtype (numpy has no bfloat16)
+        digest.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    digest.update(meta_json.encode())
+    return digest.hexdigest()
+
+
+def check_result(images, labels, meta, where: str = "") -> None:
+    """Raise ValueError unless (images, labels, meta) form a condensed set that can be saved,
+    decoded and evaluated; ``where`` prefixes the message (the file being loaded)."""
+    if not isinstance(images, torch.Tensor) or not images.is_floating_point() or images.dim() != 4 \
+            or images.shape[0] == 0:
+        raise ValueError(f"{where}images: expected a non-empty float tensor (N, C, H, W), got "
+                         f"{_describe(images)}")
+    check_finite(images, f"{where}images")
+    if not isinstance(labels, torch.Tensor) or labels.dtype != torch.int64 or labels.shape != images.shape[:1]:
+        raise ValueError(f"{where}labels: expected an int64 tensor ({images.shape[0]},), one per image, got "
+                         f"{_describe(labels)}")
+    num_classes = meta.get("num_classes") if isinstance(meta, dict) else None
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+        raise ValueError(f"{where}meta: expected a dict with a positive int 'num_classes', got "
+                         f"{num_classes if isinstance(meta, dict) else type(meta).__name__!r}")
+    lo, hi = int(labels.min()), int(labels.max())
+    if lo < 0 or hi >= num_classes:
+        raise ValueError(f"{where}labels: expected values in [0, {num_classes}) (meta's num_classes), "
+                         f"got [{lo}, {hi}]")
+
+
+def _describe(value) -> str:
+    if isinstance(value, torch.Tensor):
+        return f"a {value.dtype} tensor of shape {tuple(value.shape)} on {value.device}"
+    return type(value).__name__
 
 
 @dataclass
@@ -68,32 +110,64 @@ class CondenseResult:
         return decode(self.images, f), self.labels.repeat_interleave(f * f)
 
     def save(self, directory) -> Path:
-        """Write syn.pt (tensors + meta), grid.png and metrics.json, each atomically."""
+        """Write syn.pt (tensors + meta + sha256), grid.png and metrics.json. Everything is
+        checked and serialised in memory first, so a bad result leaves ``directory`` as it
+        was; each file is then replaced atomically."""
+        check_result(self.images, self.labels, self.meta)
         directory = Path(directory)
-        payload = {"format_version": FORMAT_VERSION, "images": self.images.detach().cpu(),
-                   "labels": self.labels.cpu(), "meta_json": json.dumps(self.meta, default=_json_default)}
-        atomic_write(directory / "syn.pt", lambda tmp: torch.save(payload, tmp))
-        save_png(image_grid(self.images, self.labels, int(self.meta["num_classes"])), directory / "grid.png")
+        check_output_dir(directory, "directory")
+        images, labels = self.images.detach().cpu(), self.labels.cpu()
+        meta_json = json.dumps(self.meta, default=_json_default)
+        payload = {"format_version": FORMAT_VERSION, "images": images, "labels": labels,
+                   "meta_json": meta_json, "sha256": _digest(images, labels, meta_json)}
+        buffer = io.BytesIO()
+        torch.save(payload, buffer)
         metrics = {"meta": self.meta, "history": self.history, "evaluation": self.evaluation}
-        text = json.dumps(metrics, indent=2, default=_json_default)
-        atomic_write(directory / "metrics.json", lambda tmp: Path(tmp).write_text(text))
+        files = {"syn.pt": buffer.getvalue(),
+                 "grid.png": png_bytes(image_grid(images, labels, self.meta["num_classes"])),
+                 "metrics.json": json.dumps(metrics, indent=2, default=_json_default).encode()}
+        for name, content in files.items():
+            atomic_write(directory / name, lambda tmp: Path(tmp).write_bytes(content))
         return directory
 
     @classmethod
     def load(cls, path) -> "CondenseResult":
-        """Load a saved result (a directory or its syn.pt) without executing pickled code."""
+        """Load a saved result (a directory or its syn.pt) without executing pickled code;
+        a tampered, truncated or foreign file is a ValueError naming it."""
         path = Path(path)
         file = path / "syn.pt" if path.is_dir() else path
-        if not file.exists():
+        if not file.is_file():
             raise FileNotFoundError(f"path: no condensed set at {file} (expected a directory written by "
                                     f"CondenseResult.save, holding syn.pt)")
+        payload = load_tensors(file, "path", "dance_ext result")
+        version = payload.get("format_version") if isinstance(payload, dict) else type(payload).__name__
+        if version not in (1, FORMAT_VERSION):
+            raise ValueError(f"path: {file} is not a dance_ext result of format 1 or {FORMAT_VERSION} "
+                             f"(found {version!r})")
+        images, labels, meta_json = (payload.get(k) for k in ("images", "labels", "meta_json"))
+        intact = isinstance(meta_json, str) and all(isinstance(t, torch.Tensor) for t in (images, labels)) \
+            and (version == 1 or payload.get("sha256") == _digest(images, labels, meta_json))  # 1: no checksum
+        if not intact:
+            raise ValueError(f"path: {file}: its content does not match its sha256; the file is corrupt or "
+                             "was edited")
         try:
-            payload = torch.load(file, map_location="cpu", weights_only=True)
-        except Exception as exc:
-            raise ValueError(f"path: {file} is not a readable dance_ext result ({exc})") from exc
-        if not isinstance(payload, dict) or payload.get("format_version") != FORMAT_VERSION:
-            raise ValueError(f"path: {file} is not a dance_ext result of format {FORMAT_VERSION}")
-        metrics_file = file.parent / "metrics.json"
-        metrics = json.loads(metrics_file.read_text()) if metrics_file.exists() else {}
-        return cls(payload["images"], payload["labels"], json.loads(payload["meta_json"]),
-                   history=metrics.get("history", []), evaluation=metrics.get("evaluation"))
+            meta = json.loads(meta_json)
+        except ValueError as exc:
+            raise ValueError(f"path: {file}: unreadable meta_json ({exc})") from exc
+        check_result(images, labels, meta, where=f"path: {file}: ")
+        metrics = _read_metrics(file.parent / "metrics.json")
+        return cls(images, labels, meta, history=metrics.get("history", []),
+                   evaluation=metrics.get("evaluation"))
+
+
+def _read_metrics(file: Path) -> dict:
+    """metrics.json beside syn.pt: history and evaluation (optional; syn.pt is the result)."""
+    if not file.exists():
+        return {}
+    try:
+        metrics = json.loads(file.read_text())
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"path: {file} is unreadable ({exc})") from exc
+    if not isinstance(metrics, dict):
+        raise ValueError(f"path: {file}: expected a JSON object, got {type(metrics).__name__}")
+    return metrics

@@ -95,6 +95,15 @@ def test_failed_save_leaves_previous_files(digits, tmp_path, monkeypatch):
     assert sorted(p.name for p in out.iterdir()) == ["grid.png", "metrics.json", "syn.pt"]
 
 
+def test_results_of_format_1_still_load(digits, tmp_path):
+    """Format 1 (before syn.pt carried a checksum) is read as before, still weights_only."""
+    res = dance_ext.condense(digits, ipc=1, method="random", progress=False)
+    torch.save({"format_version": 1, "images": res.images, "labels": res.labels,
+                "meta_json": json.dumps(res.meta)}, tmp_path / "syn.pt")
+    back = dance_ext.load(tmp_path)
+    assert torch.equal(back.images, res.images) and back.meta == json.loads(json.dumps(res.meta))
+
+
 def test_load_rejects_other_files(tmp_path):
     with pytest.raises(FileNotFoundError, match="path"):
         dance_ext.load(tmp_path)
