@@ -1,13 +1,33 @@
 """Settings of a condensation run: the papers' per-(dataset, ipc, method) values
-(ALGORITHMS.md §1.5, §3.8) and a CPU-sized "quick" preset."""
+(ALGORITHMS.md §1.5, §3.8) and a CPU-sized "quick" preset, both scalable by a ``budget``.
+
+``budget`` b in (0, 1] shrinks a preset for machines without a GPU (b = 1: unchanged):
+
+* steps: ``iterations``, ``pretrain_epochs`` and ``pretrain_num`` × b (the experts used,
+  ``num_experts``, then at most ``pretrain_num``);
+* per-step size and evaluation: ``width`` and ``batch_real`` × √b (width rounded up to a
+  multiple of 16, batch_real at least 32) and ``eval_epochs`` × √b. Evaluation trains on
+  a condensed set, a handful of batches per epoch, so a linear cut would leave its
+  networks untrained; likewise class means over fewer than 32 real images get noisy.
+
+Learning rates are kept: they are the papers'. Every scaled value is rounded, at least 1.
+"""
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields, replace
 
 from .augment import DANCE_STRATEGY, DM_STRATEGY
+from .evaluate import dance_epochs
 
-METHODS = ("random", "dm", "dance")
+METHODS = ("random", "herding", "dm", "dance")
+SELECTIONS = ("random", "herding")  # real subsets, chosen without optimisation
 PRESETS = ("paper", "quick")
+PROTOCOLS = ("dm", "dance")
+DM_EVAL_EPOCHS = 1000
+# the paper datasets by canonical name (data.load_dataset); others get settings by image size
+SMALL_DATASETS = ("mnist", "fashion-mnist", "svhn", "cifar10", "cifar100", "tinyimagenet")
+IMAGENET_SUBSETS = ("imagenette", "imagewoof", "imagefruit", "imagemeow", "imagesquawk", "imageyellow")
 
 
 @dataclass(frozen=True)
@@ -32,10 +52,15 @@ class CondenseConfig:
     depth: int | None = None       # None: by image size (models.get_network)
     pretrain_epochs: int = 60      # DANCE experts
     pretrain_batch: int = 64
+    pretrain_num: int = 20         # experts the paper pretrains (only num_experts are used; recipes)
+    eval_protocol: str = "dance"   # the paper's evaluation of this method: "dm" (§1.6) | "dance" (§3.11)
+    eval_epochs: int = 1500
+    budget: float = 1.0            # 1: the preset as is; < 1: scaled down (module docstring)
     backend: str = "auto"          # ops: auto | extension | reference
     channels_last: bool = False    # speed path: channels_last network inputs
     autocast: str | None = None    # speed path: None | "bf16" | "fp16" for the networks (losses stay float32)
     tf32: bool = False             # speed path: TF32 matmul/convolution on CUDA
+    class_block: int | None = None # classes per group of network calls (condense.class_block)
     log_every: int = 50
 
     def to_dict(self) -> dict:
@@ -45,22 +70,42 @@ class CondenseConfig:
 FIELDS = {f.name for f in fields(CondenseConfig)}
 
 
+def eval_epochs(protocol: str, dataset: str | None, images_per_class: int, num_classes: int,
+                budget: float = 1.0) -> int:
+    """Training epochs of ``protocol`` ("dm": 1000; "dance": 1500, or IDC's ``ipc_epoch`` on
+    the ImageNet subsets) for a set of ``images_per_class`` (decoded) images, × √budget."""
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol: expected one of {PROTOCOLS}, got {protocol!r}")
+    epochs = DM_EVAL_EPOCHS if protocol == "dm" else dance_epochs(dataset, images_per_class, num_classes)
+    return scale(CondenseConfig(eval_epochs=epochs), budget).eval_epochs
+
+
 def paper(method: str, dataset: str, ipc: int, image_size: tuple[int, int]) -> CondenseConfig:
-    """The official scripts' settings for ``method`` on ``dataset`` at ``ipc``."""
-    large = min(image_size) >= 128  # the 128×128 ImageNet subsets
+    """The official scripts' settings for ``method`` on ``dataset`` at ``ipc``: explicit for
+    MNIST, Fashion-MNIST, SVHN, CIFAR-10/100, TinyImageNet and the 128×128 ImageNet subsets;
+    other datasets (digits, folders, tensors) get the same rules by image size."""
+    subset = dataset in IMAGENET_SUBSETS or min(image_size) >= 128
+    # ConvNet-3 up to 64 px (DANCE keeps depth 3 on TinyImageNet, as DM's default), ConvNet-5 at 128 px
+    depth = 5 if subset else 3 if dataset in SMALL_DATASETS else None
     if method == "dm":
         # DM README: lr 10 for CIFAR-10 at ipc ≥ 100, else 1; batch_real 256 for every dataset
         lr = 10.0 if dataset == "cifar10" and ipc >= 100 else 1.0
         return CondenseConfig(method="dm", ipc=ipc, iterations=20000, lr_img=lr, batch_real=256,
                               factor=1, init="real", dsa_strategy=DM_STRATEGY, dsa_convention="vico",
-                              iter_calib=0, num_experts=0)
+                              iter_calib=0, num_experts=0, depth=depth, eval_protocol="dm",
+                              eval_epochs=DM_EVAL_EPOCHS)
     if method == "dance":
         # f = 2 is the papers' choice (28–128 px); a 4×4 tile of an 8×8 digit keeps too little of it
         factor = 2 if min(image_size) >= 16 else 1
-        return CondenseConfig(method="dance", ipc=ipc, iterations=10000, lr_img=(0.1 if large else 0.01) * ipc,
-                              batch_real=128, factor=factor, init="mix" if factor > 1 else "real",
-                              pretrain_epochs=80 if large else 60, pretrain_batch=128 if large else 64)
-    return CondenseConfig(method="random", ipc=ipc, iterations=0, factor=1, init="real")
+        return CondenseConfig(method="dance", ipc=ipc, iterations=10000, lr_img=(0.1 if subset else 0.01) * ipc,
+                              batch_real=128, factor=factor, init="mix" if factor > 1 else "real", depth=depth,
+                              num_experts=5, pretrain_num=5 if subset else 20,
+                              pretrain_epochs=80 if subset else 60, pretrain_batch=128 if subset else 64,
+                              eval_protocol="dance",  # the subsets have 10 classes each
+                              eval_epochs=eval_epochs("dance", dataset if subset else None, ipc * factor ** 2, 10))
+    # random and herding: DM's evaluation (the papers take these rows from DC/DM)
+    return CondenseConfig(method=method, ipc=ipc, iterations=0, factor=1, init="real", depth=depth,
+                          eval_protocol="dm", eval_epochs=DM_EVAL_EPOCHS)
 
 
 def quick(method: str, dataset: str, ipc: int, image_size: tuple[int, int]) -> CondenseConfig:
@@ -68,8 +113,30 @@ def quick(method: str, dataset: str, ipc: int, image_size: tuple[int, int]) -> C
     network, smaller real batches and fewer, shorter-trained experts (about a minute on 2
     cores for digits)."""
     base = paper(method, dataset, ipc, image_size)
+    num_experts = min(base.num_experts, 3)
     return replace(base, iterations=min(base.iterations, 200), width=32, batch_real=64,
-                   num_experts=min(base.num_experts, 3), pretrain_epochs=10, log_every=20)
+                   num_experts=num_experts, pretrain_num=max(num_experts, 1), pretrain_epochs=10,
+                   eval_epochs=300, log_every=20)
+
+
+def scale(config: CondenseConfig, budget) -> CondenseConfig:
+    """``config`` shrunk by ``budget`` in (0, 1] as the module docstring says; 1 changes nothing."""
+    if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0 < budget <= 1:
+        raise ValueError(f"budget: expected a number in (0, 1] (1 = the preset as is), got {budget!r}")
+    if budget == 1:
+        return replace(config, budget=1.0)
+    root = math.sqrt(budget)
+
+    def times(value: int, factor: float) -> int:
+        return max(1, round(value * factor)) if value else 0
+
+    pretrain_num = times(config.pretrain_num, budget)
+    return replace(config, budget=float(budget), iterations=times(config.iterations, budget),
+                   pretrain_epochs=times(config.pretrain_epochs, budget), pretrain_num=pretrain_num,
+                   num_experts=min(config.num_experts, pretrain_num),
+                   width=min(config.width, 16 * math.ceil(config.width * root / 16)),
+                   batch_real=max(min(32, config.batch_real), round(config.batch_real * root)),
+                   eval_epochs=times(config.eval_epochs, root))
 
 
 def resolve(method: str, preset: str | None, dataset: str, ipc: int, image_size, overrides: dict) -> CondenseConfig:
@@ -83,6 +150,8 @@ def resolve(method: str, preset: str | None, dataset: str, ipc: int, image_size,
         raise TypeError(f"condense() got unknown setting(s) {unknown}; valid: {sorted(FIELDS - {'method', 'ipc'})}")
     config = (paper if preset == "paper" else quick)(method, dataset, ipc, tuple(image_size))
     overrides = {k: v for k, v in overrides.items() if v is not None}
+    # the budget scales the preset; explicit overrides then win over the scaled values
+    config = scale(config, overrides.pop("budget", 1.0))
     if method == "dance" and "factor" in overrides and "init" not in overrides:
         # init follows the factor: mosaics for f > 1, else a random real subset (the official
         # 'random' init takes the first ipc images of each class, a writer-ordered subset on digits)
@@ -98,27 +167,41 @@ def validate(c: CondenseConfig) -> None:
         if not ok:
             raise ValueError(f"{name}: expected {expected}, got {value!r}")
 
-    need(isinstance(c.ipc, int) and c.ipc >= 1, "ipc", "a positive int", c.ipc)
-    need(isinstance(c.iterations, int) and c.iterations >= 0, "iterations", "a non-negative int", c.iterations)
-    need(c.lr_img > 0, "lr_img", "> 0", c.lr_img)
-    need(0 <= c.momentum < 1, "momentum", "in [0, 1)", c.momentum)
+    def integer(v) -> bool:  # True is an int to Python, never a count here
+        return isinstance(v, int) and not isinstance(v, bool)
+
+    def number(v) -> bool:  # --set lr_img=abc arrives as a str; inf and NaN only diverge
+        return integer(v) or (isinstance(v, float) and math.isfinite(v))
+
+    need(integer(c.ipc) and c.ipc >= 1, "ipc", "a positive int", c.ipc)
+    need(integer(c.iterations) and c.iterations >= 0, "iterations", "a non-negative int", c.iterations)
+    need(number(c.lr_img) and c.lr_img > 0, "lr_img", "a finite number > 0", c.lr_img)
+    need(number(c.momentum) and 0 <= c.momentum < 1, "momentum", "a number in [0, 1)", c.momentum)
     need(isinstance(c.batch_real, int) and c.batch_real >= 1, "batch_real", "a positive int", c.batch_real)
     need(isinstance(c.batch_syn_max, int) and c.batch_syn_max >= 1, "batch_syn_max", "a positive int", c.batch_syn_max)
     need(isinstance(c.factor, int) and c.factor >= 1, "factor", "a positive int", c.factor)
     need(c.init in ("real", "first", "mix", "noise"), "init", "one of real, first, mix, noise", c.init)
     need(c.dsa_convention in ("vico", "idc"), "dsa_convention", "'vico' or 'idc'", c.dsa_convention)
     need(isinstance(c.iter_calib, int) and c.iter_calib >= 0, "iter_calib", "a non-negative int", c.iter_calib)
-    need(0 <= c.lambda_min <= c.lambda_max <= 1, "lambda_min/lambda_max", "0 <= lambda_min <= lambda_max <= 1",
+    need(number(c.lambda_min) and number(c.lambda_max) and 0 <= c.lambda_min <= c.lambda_max <= 1,
+         "lambda_min/lambda_max", "0 <= lambda_min <= lambda_max <= 1",
          (c.lambda_min, c.lambda_max))
     need(c.backend in ("auto", "extension", "reference"), "backend", "auto, extension or reference", c.backend)
     need(isinstance(c.channels_last, bool), "channels_last", "True or False", c.channels_last)
     need(c.autocast in (None, "bf16", "fp16"), "autocast", "None, 'bf16' or 'fp16'", c.autocast)
     need(isinstance(c.tf32, bool), "tf32", "True or False", c.tf32)
+    need(c.class_block is None or (isinstance(c.class_block, int) and c.class_block >= 1), "class_block",
+         "None or a positive int", c.class_block)
     need(isinstance(c.log_every, int) and c.log_every >= 1, "log_every", "a positive int", c.log_every)
+    need(integer(c.pretrain_num) and c.pretrain_num >= 1, "pretrain_num", "a positive int", c.pretrain_num)
+    need(c.eval_protocol in PROTOCOLS, "eval_protocol", f"one of {PROTOCOLS}", c.eval_protocol)
+    need(integer(c.eval_epochs) and c.eval_epochs >= 1, "eval_epochs", "a positive int", c.eval_epochs)
+    need(number(c.budget) and 0 < c.budget <= 1, "budget", "a number in (0, 1]", c.budget)
     if c.method == "dm":
         need(c.factor == 1, "factor", "1 for method='dm' (multi-formation is DANCE's)", c.factor)
         need(c.init in ("real", "first", "noise"), "init", "real, first or noise for method='dm'", c.init)
     if c.method == "dance":
-        need(c.num_experts >= 1, "num_experts", ">= 1 for method='dance'", c.num_experts)
+        need(integer(c.num_experts) and c.num_experts >= 1, "num_experts", "an int >= 1 for method='dance'",
+             c.num_experts)
         if c.factor > 1:
             need(c.init == "mix", "init", "'mix' when factor > 1 (DANCE decodes mosaics)", c.init)
