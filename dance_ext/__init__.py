@@ -5,7 +5,14 @@
     print(dance_ext.evaluate(res, "digits", runs=3))
     res.save("out/")
 """
+import os
+
 __version__ = "0.1.0"
+
+# MKL's matrix products (Linear layers: DANCE's expert, the evaluation networks) otherwise
+# round differently for differently aligned buffers, which breaks bit-identical CPU runs
+# across processes and world sizes. Read at MKL's first call; a value you set wins.
+os.environ.setdefault("MKL_CBWR", "AUTO")
 
 from . import ops  # noqa: E402  (loads the compiled ops when built)
 from ._extension import build_info  # noqa: E402

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -40,18 +41,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("condense", help="condense a dataset (default: digits, quick preset) and evaluate it")
     p.add_argument("dataset", nargs="?", help="dataset name, folder, … (default: digits)")
-    p.add_argument("--method", default="dance", choices=["random", "dm", "dance"])
+    p.add_argument("--method", default="dance", choices=["random", "herding", "dm", "dance"])
     p.add_argument("--ipc", type=int, default=10)
     p.add_argument("--iterations", type=int)
+    p.add_argument("--budget", type=float, help="in (0, 1]: scale the preset down (iterations, epochs, width; "
+                                                "recorded in meta; default 1)")
     p.add_argument("--preset", choices=["paper", "quick"],
                    help="settings (default: quick for the embedded default dataset, else paper)")
     p.add_argument("--experts", help="expert store from `dance-ext pretrain` (DANCE; default: pretrain and cache)")
     p.add_argument("--out", default="out", help="output folder (syn.pt, grid.png, metrics.json)")
     p.add_argument("--eval-runs", type=int, default=3, help="evaluation runs (0: skip evaluation)")
-    p.add_argument("--eval-epochs", type=int, help="evaluation epochs (default: the protocol's, or "
-                                                   f"{QUICK_EVAL_EPOCHS} with the quick preset)")
+    p.add_argument("--eval-epochs", type=int, help="evaluation epochs (default: the preset's, i.e. the "
+                                                   f"protocol's, or {QUICK_EVAL_EPOCHS} with the quick preset, "
+                                                   "× √budget)")
     p.add_argument("--set", type=_setting, action="append", default=[], metavar="KEY=VALUE",
                    help="override any CondenseConfig field, e.g. --set lr_img=0.05")
+    p.add_argument("--checkpoint-dir", help="write the run state here (every --checkpoint-every iterations, "
+                                            "at the end, and on SIGTERM/SIGINT)")
+    p.add_argument("--checkpoint-every", type=int, help="iterations between checkpoints (default: log_every)")
+    p.add_argument("--resume", action="store_true", help="continue the checkpoint in --checkpoint-dir")
+    p.add_argument("--distributed", action="store_true",
+                   help="one process of `torchrun --nproc_per_node N -m dance_ext condense --distributed ...`: "
+                        "ranks condense slices of the classes; rank 0 evaluates and writes")
     _common(p)
 
     p = sub.add_parser("pretrain", help="pretrain DANCE experts")
@@ -77,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--methods", nargs="+", default=["random", "dm", "dance"])
     p.add_argument("--ipc", type=int, nargs="+", default=[1, 10])
     p.add_argument("--seeds", type=int, default=3, help="number of seeds (0 … n−1)")
+    p.add_argument("--budget", type=float, help="in (0, 1]: scale the preset down (default 1)")
     p.add_argument("--preset", choices=["paper", "quick"], default="quick")
     p.add_argument("--eval-epochs", type=int, default=QUICK_EVAL_EPOCHS)
     p.add_argument("--eval-width", type=int, default=QUICK_EVAL_WIDTH, help="evaluation ConvNet width")
@@ -101,15 +113,22 @@ def main(argv=None) -> int:
         dataset = args.dataset or DEFAULT_DATASET
         preset = args.preset or ("quick" if args.dataset is None else "paper")
         print(f"dance-ext: {args.method} on {dataset}, ipc {args.ipc}, preset {preset}", file=sys.stderr)
+        from ._files import check_output_dir
+        check_output_dir(args.out, "out")  # before the work, not after it
         result = dance_ext.condense(dataset, ipc=args.ipc, method=args.method, experts=args.experts,
                                     iterations=args.iterations, preset=preset, device=args.device, seed=args.seed,
-                                    progress=progress, root=args.root, **dict(args.set))
+                                    progress=progress, root=args.root, budget=args.budget,
+                                    checkpoint_dir=args.checkpoint_dir,
+                                    checkpoint_every=args.checkpoint_every, resume=args.resume,
+                                    distributed=args.distributed, **dict(args.set))
+        if args.distributed and int(os.environ.get("RANK", "0")) != 0:
+            return 0  # every rank holds the gathered set; rank 0 evaluates and writes it
         if args.eval_runs > 0:
-            quick = preset == "quick"
-            epochs = args.eval_epochs or (QUICK_EVAL_EPOCHS if quick else None)
+            # the preset's evaluation (quick: 300 epochs at width 32), scaled with the budget
+            epochs = args.eval_epochs or result.meta["eval_epochs"]
             test = dance_ext.load_dataset(dataset, split="test", root=args.root)
             result.evaluation = dance_ext.evaluate(result, test, runs=args.eval_runs, epochs=epochs,
-                                                   width=QUICK_EVAL_WIDTH if quick else None, seed=args.seed,
+                                                   width=result.meta["width"], seed=args.seed,
                                                    device=args.device, progress=progress)
         out = result.save(args.out)
         print(f"wrote {out / 'syn.pt'}, {out / 'grid.png'}, {out / 'metrics.json'} "
@@ -143,7 +162,7 @@ def main(argv=None) -> int:
         rows = compare(args.dataset, args.dataset, methods=args.methods, ipcs=args.ipc,
                        seeds=range(args.seeds), preset=args.preset, protocol=args.protocol,
                        eval_epochs=args.eval_epochs, eval_width=args.eval_width, device=args.device,
-                       progress=progress, root=args.root)
+                       progress=progress, root=args.root, budget=args.budget)
         print(markdown_table(rows))
         if args.json:
             from ._files import atomic_write
@@ -157,6 +176,7 @@ def run() -> None:
     """Console entry: bad input ends with its message and exit code 2, not a traceback."""
     try:
         sys.exit(main())
-    except (ValueError, TypeError, FileNotFoundError) as exc:
-        print(f"dance-ext: error: {exc}", file=sys.stderr)
+    except (ValueError, TypeError, FileNotFoundError, FileExistsError) as exc:
+        message = " ".join(str(exc).split())  # one line, whatever the message holds
+        print(f"dance-ext: error: {message}", file=sys.stderr)
         sys.exit(2)

@@ -51,14 +51,37 @@ class Draws:
     network_noise: torch.Tensor | None = None  # U[0,1) per parameter of DM's fresh network
 
 
-class Condenser:
-    """State and step of one DM or DANCE run on class-indexed data ``data``
-    (already on the run's device)."""
+def class_block(config: CondenseConfig, device: torch.device, num_classes: int, world_size: int | None) -> int:
+    """Classes per group of network calls (``world_size`` None: not distributed). Calls
+    never mix two groups and ranks own whole groups, so with a fixed group size a class's
+    results do not depend on the world size. A conv's bits depend on its batch size, so
+    distributed CPU runs default to one class per group: bit-identical for any world size
+    (including a one-process --distributed run), at little cost where images are large
+    enough that calls are chunked by memory anyway. A single process defaults to one
+    group (fewest calls); distributed CUDA runs to a rank's share (bits there also depend
+    on cuDNN's algorithm choice)."""
+    if config.class_block is not None:
+        return config.class_block
+    if world_size is None:
+        return num_classes
+    return 1 if device.type == "cpu" else -(-num_classes // world_size)
 
-    def __init__(self, data: ClassData, config: CondenseConfig, generator: torch.Generator, pool=None):
+
+class Condenser:
+    """State and step of one DM or DANCE run on class-indexed data ``data`` (already on
+    the run's device), for the classes in ``classes`` (default: all; a rank's slice under
+    torch.distributed). Randomness is drawn for every class and sliced, so a class's
+    result does not depend on which other classes this process holds."""
+
+    def __init__(self, data: ClassData, config: CondenseConfig, generator: torch.Generator, pool=None,
+                 classes: range | None = None, block: int | None = None):
         self.data, self.config, self.gen, self.pool = data, config, generator, pool
         self.device, self.dtype = data.images.device, data.images.dtype
         self.num_classes = data.num_classes
+        self.classes = range(self.num_classes) if classes is None else classes
+        self.mine = slice(self.classes.start, self.classes.stop)
+        self.local_classes = len(self.classes)
+        self.block = block or class_block(config, self.device, self.num_classes, None)
         self.pixel_space = config.method == "dance"
         table, counts = data.class_index_table()
         self.table = table.to(self.device)
@@ -67,8 +90,8 @@ class Condenser:
         self.mean = torch.tensor(data.mean, dtype=self.dtype, device=self.device).view(1, -1, 1, 1)
         self.std = torch.tensor(data.std, dtype=self.dtype, device=self.device).view(1, -1, 1, 1)
 
-        self.syn = initial_images(data, config.ipc, config.init, config.factor, generator, self.pixel_space)
-        self.syn.requires_grad_(True)
+        syn = initial_images(data, config.ipc, config.init, config.factor, generator, self.pixel_space)
+        self.syn = syn[self.mine.start * config.ipc:self.mine.stop * config.ipc].clone().requires_grad_(True)
         self.momentum_buffer = torch.zeros_like(self.syn)
         self.n_decoded = config.ipc * config.factor ** 2
         self.n_syn = min(self.n_decoded, config.batch_syn_max) if config.method == "dance" else self.n_decoded
@@ -92,9 +115,12 @@ class Condenser:
             low, high = default_init_bounds(self.encoder)
             self.init_low = low.to(self.device, self.dtype)
             self.init_span = (high - low).to(self.device, self.dtype)
-        self.real_class_index = torch.arange(self.num_classes, device=self.device).repeat_interleave(self.n_real)
+        # parameter rows are sliced to this process's classes; the expert's labels stay global
+        local = torch.arange(self.local_classes, device=self.device)
+        self.real_class_index = local.repeat_interleave(self.n_real)
+        self.syn_class_index = local.repeat_interleave(self.n_syn)
+        self.syn_labels = self.syn_class_index + self.classes.start
         self.chunk = self._chunk_size()
-        self.syn_class_index = torch.arange(self.num_classes, device=self.device).repeat_interleave(self.n_syn)
 
     def _chunk_size(self) -> int:
         """Images per network call: the first activation (width × H' × W' floats per image)
@@ -108,7 +134,8 @@ class Condenser:
         return max(1, budget // per_image)
 
     def _build_tails(self) -> None:
-        """Per-class coefficients of m zero-gradient SGD steps: p −= lr·buf·Σ_{i=1..m} μ^i, buf ·= μ^m."""
+        """Per-class coefficients of m zero-gradient SGD steps: p −= lr·buf·Σ_{i=1..m} μ^i, buf ·= μ^m.
+        The number of steps depends on a class's global position in the official order."""
         mu, C = self.config.momentum, self.num_classes
 
         def tail(m: torch.Tensor):
@@ -116,9 +143,9 @@ class Condenser:
             mu_m = torch.full_like(m, mu).pow(m)
             # Σ_{i=1..m} μ^i = μ(1 − μ^m)/(1 − μ); μ = 0 gives 0
             total = mu * (1 - mu_m) / (1 - mu) if mu > 0 else torch.zeros_like(m)
-            shape = (C, 1, 1, 1, 1)
-            return (total.to(self.syn.dtype).to(self.device).view(shape),
-                    mu_m.to(self.syn.dtype).to(self.device).view(shape))
+            shape = (self.local_classes, 1, 1, 1, 1)
+            return (total[self.mine].to(self.syn.dtype).to(self.device).view(shape),
+                    mu_m[self.mine].to(self.syn.dtype).to(self.device).view(shape))
 
         classes = torch.arange(C)
         self.tail_before = tail(classes)                   # class c waits for c earlier steps
@@ -130,16 +157,17 @@ class Condenser:
         c, gen, C, dev = self.config, self.gen, self.num_classes, self.device
         keys = torch.rand(self.table.shape, generator=gen, device=gen.device).to(dev)
         keys = keys.masked_fill(self.table < 0, float("inf"))
-        real_index = self.table.gather(1, keys.argsort(dim=1)[:, :self.n_real])
+        real_index = self.table.gather(1, keys.argsort(dim=1)[:, :self.n_real])[self.mine]
         size = self.data.image_size
 
         def rows():
-            return sample_params(C, c.dsa_strategy, size, c.dsa_convention, generator=gen, device=dev)
+            return sample_params(C, c.dsa_strategy, size, c.dsa_convention, generator=gen, device=dev)[self.mine]
 
         def pick():
             if self.n_syn == self.n_decoded:
                 return None
-            return torch.rand(C, self.n_decoded, generator=gen, device=gen.device).to(dev).argsort(dim=1)[:, :self.n_syn]
+            keys = torch.rand(C, self.n_decoded, generator=gen, device=gen.device).to(dev)
+            return keys.argsort(dim=1)[self.mine, :self.n_syn]
 
         draws = Draws(real_index=real_index, inner_params=rows(), inner_pick=pick())
         if c.method == "dance":
@@ -169,7 +197,7 @@ class Condenser:
         """The class-major synthetic batch fed to the networks, (C·n_syn, ch, H, W)."""
         images = decode(self.syn, self.config.factor) if self.config.factor > 1 else self.syn
         if pick is not None:
-            per_class = images.view(self.num_classes, self.n_decoded, *images.shape[1:])
+            per_class = images.view(self.local_classes, self.n_decoded, *images.shape[1:])
             images = per_class.gather(1, pick.view(*pick.shape, 1, 1, 1).expand(-1, -1, *images.shape[1:]))
             images = images.reshape(-1, *images.shape[2:])
         return (images - self.mean) / self.std if self.pixel_space else images
@@ -188,16 +216,22 @@ class Condenser:
 
     def forward_chunked(self, net, images: torch.Tensor, params: torch.Tensor, class_index: torch.Tensor,
                         features: bool) -> torch.Tensor:
-        """Augment and run ``net`` over ``images`` in chunks of ``self.chunk``. Samples never
-        interact (instance norm), so this is exact, with or without autograd; it bounds the
-        size of each activation buffer."""
-        return torch.cat([
-            self.network(net, self.augment(images[i:i + self.chunk], params, class_index[i:i + self.chunk]), features)
-            for i in range(0, images.shape[0], self.chunk)])
+        """Augment and run ``net`` over class-major ``images``, one group of ``self.block``
+        classes at a time, in chunks of at most ``self.chunk`` images. Samples never
+        interact (instance norm), so this is exact, with or without autograd; the chunks
+        bound the size of each activation buffer, the groups keep every call's batch the
+        same whatever the world size."""
+        total = images.shape[0]
+        group = self.block * (total // self.local_classes)
+        spans = [(i, min(i + self.chunk, start + group, total))
+                 for start in range(0, total, group)
+                 for i in range(start, min(start + group, total), self.chunk)]
+        return torch.cat([self.network(net, self.augment(images[i:j], params, class_index[i:j]), features)
+                          for i, j in spans])
 
     def inner_loss(self, draws: Draws) -> torch.Tensor:
         """Σ_c ‖mean φ(A_c(real_c)) − mean φ(A_c(syn_c))‖², one augmentation row per class."""
-        C = self.num_classes
+        C = self.local_classes
         with torch.no_grad():
             real = self.real[draws.real_index.reshape(-1)]
             f_real = self.forward_chunked(self.encoder, real, draws.inner_params, self.real_class_index, True)
@@ -210,12 +244,12 @@ class Condenser:
         """Σ_c mean cross-entropy of the trained expert on class c's synthetic images."""
         syn = self.decoded_normalized(pick)
         logits = self.forward_chunked(self.expert, syn, params, self.syn_class_index, False)
-        return F.cross_entropy(logits, self.syn_class_index, reduction="sum") / self.n_syn
+        return F.cross_entropy(logits, self.syn_labels, reduction="sum") / self.n_syn
 
     # ---- SGD with momentum, per class ----------------------------------------------------
     def _apply_tail(self, tail) -> None:
         total, decay = tail
-        p = self.syn.view(self.num_classes, -1, *self.syn.shape[1:])
+        p = self.syn.view(self.local_classes, -1, *self.syn.shape[1:])
         buf = self.momentum_buffer.view_as(p)
         p.sub_(self.config.lr_img * total * buf)
         buf.mul_(decay)
