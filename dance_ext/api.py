@@ -90,6 +90,8 @@ def _condense(train, ipc, method, experts, iterations, preset, device, seed, che
     if checkpoint_dir is not None:
         checkpoint = ckpt.path_for(checkpoint_dir, topology.rank, world_size)
         resume_from = ckpt.check_before_start(checkpoint_dir, topology.rank, world_size, resume)
+        if topology.distributed:
+            parallel.barrier()  # every rank has looked before any rank writes its checkpoint
     pool = None
     if config.method == "dance":
         pool = _resolve_experts(experts, train, data, config, seed, device, progress, topology)
