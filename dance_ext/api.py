@@ -16,7 +16,7 @@ from . import __version__, checkpoint as ckpt, distributed as parallel, presets
 from .baselines import herding_images
 from .condense import Condenser, class_block, tf32_mode
 from .data import ClassData, as_class_data
-from .experts import ExpertPool, pretrain_experts
+from .experts import ExpertPool, as_expert_pool, pretrain_experts
 from .models import network_spec
 from .results import CondenseResult
 from .synthetic import initial_images
@@ -185,31 +185,24 @@ def _fingerprint(data: ClassData) -> str:
 
 def _resolve_experts(experts, train, data: ClassData, config, seed: int, device, progress: bool,
                      topology: parallel.Topology) -> ExpertPool:
-    if isinstance(experts, ExpertPool):
-        pool = experts
-    elif isinstance(experts, (str, os.PathLike)):
-        pool = ExpertPool.load(experts, device=device)
-    elif experts is None:
-        spec = network_spec(config.arch, data.channels, data.num_classes, data.image_size, config.width, config.depth)
-        key = json.dumps({"data": _fingerprint(data), "spec": spec, "num": config.num_experts,
-                          "epochs": config.pretrain_epochs, "batch": config.pretrain_batch, "seed": seed},
-                         sort_keys=True)
-        store = cache_root() / "experts" / f"{data.name}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
-        pool = None
-        if topology.rank == 0 and not (store / "manifest.json").exists():
-            test = train if isinstance(train, str) else None
-            pool = pretrain_experts(data, num=config.num_experts, epochs=config.pretrain_epochs, out=store,
-                                    arch=config.arch, test=test, seed=seed, device=device,
-                                    batch_size=config.pretrain_batch, width=config.width, depth=config.depth,
-                                    progress=progress)
-        if topology.distributed:
-            parallel.barrier()  # the other ranks load what rank 0 pretrained
-        pool = pool or ExpertPool.load(store, device=device)
-    else:
-        raise TypeError(f"experts: expected None, a path to an expert store or an ExpertPool, "
-                        f"got {type(experts).__name__}")
-    pool.check_compatible(data.channels, data.num_classes, data.image_size)
-    return pool
+    shape = (data.channels, data.num_classes, data.image_size)
+    if experts is not None:
+        return as_expert_pool(experts, shape, device)
+    spec = network_spec(config.arch, data.channels, data.num_classes, data.image_size, config.width, config.depth)
+    key = json.dumps({"data": _fingerprint(data), "spec": spec, "num": config.num_experts,
+                      "epochs": config.pretrain_epochs, "batch": config.pretrain_batch, "seed": seed},
+                     sort_keys=True)
+    store = cache_root() / "experts" / f"{data.name}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+    pool = None
+    if topology.rank == 0 and not (store / "manifest.json").exists():
+        test = train if isinstance(train, str) else None
+        pool = pretrain_experts(data, num=config.num_experts, epochs=config.pretrain_epochs, out=store,
+                                arch=config.arch, test=test, seed=seed, device=device,
+                                batch_size=config.pretrain_batch, width=config.width, depth=config.depth,
+                                progress=progress)
+    if topology.distributed:
+        parallel.barrier()  # the other ranks load what rank 0 pretrained
+    return as_expert_pool(pool or store, shape, device)
 
 
 # ---- checkpoints ----------------------------------------------------------------------------

@@ -11,12 +11,10 @@ run's seed (the embedding DM matches in). ``meta["herding"]`` records which.
 """
 from __future__ import annotations
 
-import os
-
 import torch
 
 from .data import ClassData
-from .experts import ExpertPool
+from .experts import as_expert_pool
 from .models import build_network, network_spec
 from .presets import CondenseConfig
 from .train import derive_seed, seeded_network
@@ -54,12 +52,7 @@ def _feature_network(data: ClassData, config: CondenseConfig, experts, seed: int
                             config.depth)
         model = seeded_network(lambda: build_network(spec), derive_seed(seed, _SEED_TAG), device)
         return model, {"features": "random network (default init)", "network": spec}
-    if isinstance(experts, (str, os.PathLike)):
-        experts = ExpertPool.load(experts, device=device)
-    if not isinstance(experts, ExpertPool):
-        raise TypeError(f"experts: expected None, a path to an expert store or an ExpertPool, "
-                        f"got {type(experts).__name__}")
-    experts.check_compatible(data.channels, data.num_classes, data.image_size)
+    experts = as_expert_pool(experts, (data.channels, data.num_classes, data.image_size), device)
     model, _ = experts.new_model(device)  # holds expert 0's trained weights
     return model, {"features": "expert 0 (trained)", "experts": str(experts.path), "network": experts.spec}
 

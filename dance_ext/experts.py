@@ -316,3 +316,15 @@ class ExpertPool:
                              f"experts for channels={have[0]}, num_classes={have[1]}, image_size={have[2]}, but "
                              f"channels={want[0]}, num_classes={want[1]}, image_size={want[2]} were expected; "
                              f"pretrain experts on this dataset")
+
+
+def as_expert_pool(experts, data_shape: tuple, device=None) -> ExpertPool:
+    """The ``experts`` argument of condense/herding as a pool: an ExpertPool as given, or
+    the store at a path, checked against ``data_shape`` = (channels, num_classes, image_size)."""
+    if isinstance(experts, (str, os.PathLike)):
+        experts = ExpertPool.load(experts, device=device)
+    if not isinstance(experts, ExpertPool):
+        raise TypeError(f"experts: expected None, a path to an expert store or an ExpertPool, "
+                        f"got {type(experts).__name__}")
+    experts.check_compatible(*data_shape)
+    return experts
