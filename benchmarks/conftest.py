@@ -4,44 +4,15 @@ from __future__ import annotations
 import datetime
 import json
 import os
-import platform
 import re
-import subprocess
 from pathlib import Path
 
 import torch
 
 from dance_ext._files import atomic_write
+from dance_ext._provenance import device_name, git_commit
 
 RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
-
-
-def device_name(device: str | torch.device = "cpu") -> str:
-    """A human-readable name of the device: the GPU model, or the CPU model."""
-    device = torch.device(device)
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def git_commit() -> str:
-    """HEAD of the checkout, with '-dirty' when tracked files have changes; 'unknown' outside git."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
-                              check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return head + ("-dirty" if dirty else "")
 
 
 def save_result(name: str, payload: dict, device: str | torch.device | None = None) -> str:

@@ -22,10 +22,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import shlex
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -36,6 +34,7 @@ from tqdm.auto import tqdm
 import dance_ext
 from dance_ext import figures, presets
 from dance_ext._files import atomic_write
+from dance_ext._provenance import device_name, git_commit
 from dance_ext.compare import CROSS_ARCHS, cross_arch, cross_arch_table, paper_table
 from dance_ext.experts import ExpertPool, MANIFEST_FILE
 from dance_ext.train import resolve_device
@@ -81,31 +80,6 @@ def _check(args) -> None:
         raise SystemExit(f"--curve-points: expected a non-negative int, got {args.curve_points}")
     if any(i < 1 for i in args.ipc):
         raise SystemExit(f"--ipc: expected positive ints, got {args.ipc}")
-
-
-def _git_commit() -> str | None:
-    """HEAD of the source tree, '+dirty' when it has uncommitted changes; None outside git."""
-    here = Path(__file__).resolve().parent
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True, text=True,
-                              check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
-                               capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return head + ("+dirty" if dirty else "")
-
-
-def _device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return f"{line.split(':', 1)[1].strip()}, torch threads: {torch.get_num_threads()}"
-    except OSError:
-        pass
-    return f"{platform.processor() or 'CPU'}, torch threads: {torch.get_num_threads()}"
 
 
 def _write_json(path: Path, payload) -> None:
@@ -255,8 +229,8 @@ def main(argv=None) -> int:
     out = recipe.out
     report = {"dataset": recipe.dataset, "command": shlex.join([sys.executable, *sys.argv]) if argv is None
               else shlex.join(["python", "python/reproduce.py", *argv]),
-              "budget": args.budget, "device": _device_name(recipe.device), "torch": torch.__version__,
-              "commit": _git_commit(), "protocol": args.protocol, "eval_runs": args.eval_runs,
+              "budget": args.budget, "torch": torch.__version__, "commit": git_commit(),
+              "device": f"{device_name(recipe.device)}, torch threads: {torch.get_num_threads()}", "protocol": args.protocol, "eval_runs": args.eval_runs,
               "started": time.strftime("%Y-%m-%d %H:%M:%S"), "rows": [], "curves": {}}
     pool = None
     if any(m in NEEDS_EXPERTS for m in args.methods):
