@@ -40,16 +40,22 @@ def compare(train, test, methods=("random", "dm", "dance"), ipcs=(1, 10), seeds=
     return rows
 
 
+def _pivot(rows: list[dict], row_key: str, column_key: str, column_label, sort_columns: bool) -> str:
+    """A markdown table of 'mean ± std' cells: one row per ``row_key`` value, one column per
+    ``column_key`` value (headed ``column_label(value)``), '–' where no row has the pair."""
+    columns = list(dict.fromkeys(r[column_key] for r in rows))
+    columns = sorted(columns) if sort_columns else columns
+    cell = {(r[row_key], r[column_key]): f"{r['mean']:.1f} ± {r['std']:.1f}" for r in rows}
+    lines = [f"| {row_key} | " + " | ".join(column_label(c) for c in columns) + " |",
+             "|---|" + "---|" * len(columns)]
+    for name in dict.fromkeys(r[row_key] for r in rows):
+        lines.append(f"| {name} | " + " | ".join(cell.get((name, c), "–") for c in columns) + " |")
+    return "\n".join(lines)
+
+
 def markdown_table(rows: list[dict]) -> str:
     """Methods as rows, ipc as columns, 'mean ± std' cells."""
-    ipcs = sorted({r["ipc"] for r in rows})
-    methods = list(dict.fromkeys(r["method"] for r in rows))
-    cell = {(r["method"], r["ipc"]): f"{r['mean']:.1f} ± {r['std']:.1f}" for r in rows}
-    lines = ["| method | " + " | ".join(f"ipc {i}" for i in ipcs) + " |",
-             "|---|" + "---|" * len(ipcs)]
-    for m in methods:
-        lines.append(f"| {m} | " + " | ".join(cell.get((m, i), "–") for i in ipcs) + " |")
-    return "\n".join(lines)
+    return _pivot(rows, "method", "ipc", lambda i: f"ipc {i}", sort_columns=True)
 
 
 # DANCE Table 1 (ALGORITHMS.md §4.1), ConvNet-3, IPC 1 / 10 / 50: the papers' numbers, shown
@@ -110,10 +116,4 @@ def cross_arch(results: dict, test, archs=CROSS_ARCHS, runs=3, epochs=None, prot
 
 def cross_arch_table(rows: list[dict]) -> str:
     """Condensed sets as rows, architectures as columns, 'mean ± std' cells."""
-    archs = list(dict.fromkeys(r["arch"] for r in rows))
-    sets = list(dict.fromkeys(r["set"] for r in rows))
-    cell = {(r["set"], r["arch"]): f"{r['mean']:.1f} ± {r['std']:.1f}" for r in rows}
-    lines = ["| set | " + " | ".join(archs) + " |", "|---|" + "---|" * len(archs)]
-    for s in sets:
-        lines.append(f"| {s} | " + " | ".join(cell.get((s, a), "–") for a in archs) + " |")
-    return "\n".join(lines)
+    return _pivot(rows, "set", "arch", str, sort_columns=False)
