@@ -213,36 +213,33 @@ Shape shape_of(const at::Tensor& x, const at::Tensor& params) {
   return {x.size(0), x.size(1), x.size(2), x.size(3), params.size(0)};
 }
 
-at::Tensor siamese_augment_cpu(const at::Tensor& x, const at::Tensor& params,
-                               const std::optional<at::Tensor>& index) {
-  check_augment_args(x, "x", params, index, c10::DeviceType::CPU);
-  const at::Tensor xc = x.contiguous(), pc = params.contiguous();
+// Both directions map an (N, C, H, W) tensor to one of the same shape through the same
+// parameter rows; only the per-sample kernel differs.
+at::Tensor augment_launch_cpu(const at::Tensor& in, const char* in_name, const at::Tensor& params,
+                              const std::optional<at::Tensor>& index, bool backward) {
+  check_augment_args(in, in_name, params, index, c10::DeviceType::CPU);
+  const at::Tensor in_c = in.contiguous(), pc = params.contiguous();
   const std::optional<at::Tensor> ic = index.has_value() ? std::optional<at::Tensor>(index->contiguous()) : std::nullopt;
   if (ic.has_value()) check_index_range_cpu(*ic, params.size(0));
-  at::Tensor y = at::empty(x.sizes(), x.options().memory_format(at::MemoryFormat::Contiguous));
-  if (y.numel() == 0) return y;
-  const Shape s = shape_of(x, params);
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "siamese_augment_cpu", [&] {
-    forward_cpu<scalar_t>(xc.data_ptr<scalar_t>(), pc.data_ptr<scalar_t>(),
-                          ic.has_value() ? ic->data_ptr<int64_t>() : nullptr, y.data_ptr<scalar_t>(), s);
+  at::Tensor out = at::empty(in.sizes(), in.options().memory_format(at::MemoryFormat::Contiguous));
+  if (out.numel() == 0) return out;
+  const Shape s = shape_of(in, params);
+  AT_DISPATCH_FLOATING_TYPES(in.scalar_type(), "siamese_augment_cpu", [&] {
+    const auto kernel = backward ? backward_cpu<scalar_t> : forward_cpu<scalar_t>;
+    kernel(in_c.data_ptr<scalar_t>(), pc.data_ptr<scalar_t>(), ic.has_value() ? ic->data_ptr<int64_t>() : nullptr,
+           out.data_ptr<scalar_t>(), s);
   });
-  return y;
+  return out;
+}
+
+at::Tensor siamese_augment_cpu(const at::Tensor& x, const at::Tensor& params,
+                               const std::optional<at::Tensor>& index) {
+  return augment_launch_cpu(x, "x", params, index, /*backward=*/false);
 }
 
 at::Tensor siamese_augment_backward_cpu(const at::Tensor& grad_y, const at::Tensor& params,
                                         const std::optional<at::Tensor>& index) {
-  check_augment_args(grad_y, "grad_y", params, index, c10::DeviceType::CPU);
-  const at::Tensor gc = grad_y.contiguous(), pc = params.contiguous();
-  const std::optional<at::Tensor> ic = index.has_value() ? std::optional<at::Tensor>(index->contiguous()) : std::nullopt;
-  if (ic.has_value()) check_index_range_cpu(*ic, params.size(0));
-  at::Tensor grad_x = at::empty(grad_y.sizes(), grad_y.options().memory_format(at::MemoryFormat::Contiguous));
-  if (grad_x.numel() == 0) return grad_x;
-  const Shape s = shape_of(grad_y, params);
-  AT_DISPATCH_FLOATING_TYPES(grad_y.scalar_type(), "siamese_augment_backward_cpu", [&] {
-    backward_cpu<scalar_t>(gc.data_ptr<scalar_t>(), pc.data_ptr<scalar_t>(),
-                           ic.has_value() ? ic->data_ptr<int64_t>() : nullptr, grad_x.data_ptr<scalar_t>(), s);
-  });
-  return grad_x;
+  return augment_launch_cpu(grad_y, "grad_y", params, index, /*backward=*/true);
 }
 
 }  // namespace

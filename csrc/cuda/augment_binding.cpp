@@ -26,42 +26,39 @@ std::optional<at::Tensor> contiguous(const std::optional<at::Tensor>& index) {
   return index.has_value() ? std::optional<at::Tensor>(index->contiguous()) : std::nullopt;
 }
 
-// Index values are checked on the device (an assert in the kernel): a host-side
-// check would synchronise on every call.
+// Both directions map an (N, C, H, W) tensor to one of the same shape through the same
+// parameter rows, with n elements of scratch; only the kernel differs. Index values are
+// checked on the device (an assert in the kernel): a host-side check would synchronise
+// on every call.
+at::Tensor augment_launch_cuda(const at::Tensor& in, const char* in_name, const at::Tensor& params,
+                               const std::optional<at::Tensor>& index, bool backward) {
+  check_augment_args(in, in_name, params, index, c10::DeviceType::CUDA);
+  const c10::cuda::CUDAGuard guard(in.device());
+  const at::Tensor in_c = in.contiguous(), pc = params.contiguous();
+  const std::optional<at::Tensor> ic = contiguous(index);
+  at::Tensor out = at::empty(in.sizes(), in.options().memory_format(at::MemoryFormat::Contiguous));
+  if (out.numel() == 0) return out;
+  at::Tensor scratch = at::empty({in.size(0)}, in.options());
+  const cudaStream_t stream = c10::cuda::getCurrentCUDAStream(in.device().index()).stream();
+  AT_DISPATCH_FLOATING_TYPES(in.scalar_type(), "siamese_augment_cuda", [&] {
+    using Launch = cudaError_t (*)(const scalar_t*, const scalar_t*, const int64_t*, scalar_t*, scalar_t*,
+                                   const cuda::AugmentDims&, cudaStream_t);
+    const Launch launch = backward ? static_cast<Launch>(cuda::siamese_augment_backward)
+                                   : static_cast<Launch>(cuda::siamese_augment_forward);
+    C10_CUDA_CHECK(launch(in_c.data_ptr<scalar_t>(), pc.data_ptr<scalar_t>(), index_ptr(ic),
+                          scratch.data_ptr<scalar_t>(), out.data_ptr<scalar_t>(), dims_of(in, params), stream));
+  });
+  return out;
+}
+
 at::Tensor siamese_augment_cuda(const at::Tensor& x, const at::Tensor& params,
                                 const std::optional<at::Tensor>& index) {
-  check_augment_args(x, "x", params, index, c10::DeviceType::CUDA);
-  const c10::cuda::CUDAGuard guard(x.device());
-  const at::Tensor xc = x.contiguous(), pc = params.contiguous();
-  const std::optional<at::Tensor> ic = contiguous(index);
-  at::Tensor y = at::empty(x.sizes(), x.options().memory_format(at::MemoryFormat::Contiguous));
-  if (y.numel() == 0) return y;
-  at::Tensor mean = at::empty({x.size(0)}, x.options());
-  const cudaStream_t stream = c10::cuda::getCurrentCUDAStream(x.device().index()).stream();
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "siamese_augment_cuda", [&] {
-    C10_CUDA_CHECK(cuda::siamese_augment_forward(xc.data_ptr<scalar_t>(), pc.data_ptr<scalar_t>(), index_ptr(ic),
-                                                 mean.data_ptr<scalar_t>(), y.data_ptr<scalar_t>(),
-                                                 dims_of(x, params), stream));
-  });
-  return y;
+  return augment_launch_cuda(x, "x", params, index, /*backward=*/false);
 }
 
 at::Tensor siamese_augment_backward_cuda(const at::Tensor& grad_y, const at::Tensor& params,
                                          const std::optional<at::Tensor>& index) {
-  check_augment_args(grad_y, "grad_y", params, index, c10::DeviceType::CUDA);
-  const c10::cuda::CUDAGuard guard(grad_y.device());
-  const at::Tensor gc = grad_y.contiguous(), pc = params.contiguous();
-  const std::optional<at::Tensor> ic = contiguous(index);
-  at::Tensor grad_x = at::empty(grad_y.sizes(), grad_y.options().memory_format(at::MemoryFormat::Contiguous));
-  if (grad_x.numel() == 0) return grad_x;
-  at::Tensor total = at::empty({grad_y.size(0)}, grad_y.options());
-  const cudaStream_t stream = c10::cuda::getCurrentCUDAStream(grad_y.device().index()).stream();
-  AT_DISPATCH_FLOATING_TYPES(grad_y.scalar_type(), "siamese_augment_backward_cuda", [&] {
-    C10_CUDA_CHECK(cuda::siamese_augment_backward(gc.data_ptr<scalar_t>(), pc.data_ptr<scalar_t>(), index_ptr(ic),
-                                                  total.data_ptr<scalar_t>(), grad_x.data_ptr<scalar_t>(),
-                                                  dims_of(grad_y, params), stream));
-  });
-  return grad_x;
+  return augment_launch_cuda(grad_y, "grad_y", params, index, /*backward=*/true);
 }
 
 }  // namespace
