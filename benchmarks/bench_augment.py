@@ -19,8 +19,8 @@ import torch
 import torch.nn.functional as F
 
 from conftest import save_result
-from dance_ext import augment, reference
-from dance_ext.augment import (ANGLE, BRIGHTNESS, CONTRAST, CUTOUT_H, CUTOUT_SIZE_H, CUTOUT_SIZE_W, CUTOUT_W, FLIP,
+from dance_ext import augment_params as augment, reference
+from dance_ext.augment_params import (ANGLE, BRIGHTNESS, CONTRAST, CUTOUT_H, CUTOUT_SIZE_H, CUTOUT_SIZE_W, CUTOUT_W, FLIP,
                                SATURATION, SCALE_H, SCALE_W, SHIFT_H, SHIFT_W, expand_params)
 from dance_ext._extension import has_kernel
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import torch
 
-from dance_ext._files import atomic_write
-from dance_ext._provenance import device_name, git_commit
+from dance_ext.files import atomic_write
+from dance_ext.provenance import device_name, git_commit
 
 RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from dance_ext import reference
-from dance_ext.augment import DANCE_STRATEGY, DM_STRATEGY, sample_params
+from dance_ext.augment_params import DANCE_STRATEGY, DM_STRATEGY, sample_params
 from dance_ext.data import ClassData, as_class_data
 from dance_ext.models import get_network
 from dance_ext.synthetic import initial_images

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from ._extension import available
-from .augment import BRIGHTNESS
+from .augment_params import BRIGHTNESS
 
 
 def _fake_augment(x, params, index):

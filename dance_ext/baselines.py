@@ -17,7 +17,7 @@ from .data import ClassData
 from .experts import as_expert_pool
 from .models import build_network, network_spec
 from .presets import CondenseConfig
-from .train import derive_seed, seeded_network
+from .utils import derive_seed, seeded_network
 
 _SEED_TAG = 3  # keeps herding's network apart from other users of derive_seed
 FEATURE_BATCH = 512

@@ -1,21 +1,18 @@
-"""Run state on disk and stopping on signals.
+"""Run state on disk: where checkpoints live, what run they belong to, writing and reading them.
 
-A checkpoint holds everything the loop needs to continue bit-identically: the synthetic
-images, the momentum buffer, the iteration, the generator state (the loop's only source
-of randomness) and the logged losses. Under torch.distributed every rank writes its own
-file. Files are written atomically (temp file + rename) and read with weights_only=True.
+The state itself is ``Condenser.state_dict()`` (images, momentum buffer, iteration,
+generator state, logged losses): enough to continue bit-identically. Under
+torch.distributed every rank writes its own file. Files are written atomically (temp
+file + rename) and read with weights_only=True.
 """
 from __future__ import annotations
 
-import contextlib
 import json
-import signal
-import threading
 from pathlib import Path
 
 import torch
 
-from ._files import atomic_write, check_output_dir, load_tensors
+from .files import atomic_write, check_output_dir, load_tensors
 
 SINGLE = "checkpoint.pt"
 
@@ -43,61 +40,31 @@ def check_before_start(directory, rank: int, world_size: int, resume: bool) -> P
     return mine if mine.exists() else None
 
 
-def save(path: Path, identity: str, condenser, history: list) -> None:
-    state = {"identity": identity, "iteration": condenser.iteration, "syn": condenser.syn.detach().cpu(),
-             "momentum_buffer": condenser.momentum_buffer.cpu(), "generator": condenser.gen.get_state(),
-             "history_json": json.dumps(history)}
-    atomic_write(path, lambda tmp: torch.save(state, tmp))
+def run_identity(data, config, seed: int, pool, classes: range, world_size: int) -> str:
+    """What a checkpoint must share with the run continuing it: every setting but the
+    iteration count, logging and checkpoint cadence, the data, the experts, the seed and
+    this rank's classes."""
+    settings = config.to_dict()
+    for free in ("iterations", "log_every"):
+        del settings[free]
+    return json.dumps({"settings": settings, "seed": seed, "dataset": data.name, "num_train": int(data.labels.numel()),
+                       "class_counts": data.class_counts().tolist(), "image_size": list(data.image_size),
+                       "experts": None if pool is None else {"spec": pool.spec, "num": pool.num_experts},
+                       "classes": [classes.start, classes.stop], "world_size": world_size}, sort_keys=True)
 
 
-def load(path: Path, identity: str, condenser) -> list:
-    """Restore ``condenser`` from ``path``; returns the logged history."""
-    state = load_tensors(path, "checkpoint_dir", "checkpoint")
-    if not isinstance(state, dict) or state.get("identity") != identity:
+def save(path: Path, identity: str, state: dict) -> None:
+    payload = {"identity": identity, **state, "history_json": json.dumps(state["history"])}
+    del payload["history"]  # JSON text: weights_only loading takes tensors and plain containers
+    atomic_write(path, lambda tmp: torch.save(payload, tmp))
+
+
+def load(path: Path, identity: str) -> dict:
+    """The state saved in ``path``, refused unless it belongs to the run ``identity``."""
+    payload = load_tensors(path, "checkpoint_dir", "checkpoint")
+    if not isinstance(payload, dict) or payload.get("identity") != identity:
         raise ValueError(f"checkpoint_dir: {path} was written by a run with other settings, data, seed or "
                          f"classes; use another checkpoint_dir or resume=False")
-    with torch.no_grad():
-        condenser.syn.copy_(state["syn"])
-        condenser.momentum_buffer.copy_(state["momentum_buffer"])
-    condenser.gen.set_state(state["generator"])
-    condenser.iteration = int(state["iteration"])
-    return json.loads(state["history_json"])
-
-
-class StopRequest:
-    """Set by SIGTERM or SIGINT; the loop checks it between iterations."""
-    def __init__(self):
-        self.signal: int | None = None
-
-    def __bool__(self) -> bool:
-        return self.signal is not None
-
-    def reraise(self) -> None:
-        """End the process as the signal would have without us (handlers are restored by now)."""
-        signal.raise_signal(self.signal)
-
-
-@contextlib.contextmanager
-def stop_on_signals(enabled: bool):
-    """While active, the first SIGTERM/SIGINT only requests a stop (so the loop can write a
-    checkpoint); a second one acts at once. Python allows handlers in the main thread only."""
-    request = StopRequest()
-    if not enabled or threading.current_thread() is not threading.main_thread():
-        yield request
-        return
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
-
-    def handler(signum, frame):
-        if request.signal is not None:  # asked twice: stop now
-            signal.signal(signum, previous[signum])
-            signal.raise_signal(signum)
-            return
-        request.signal = signum
-
-    for sig in previous:
-        signal.signal(sig, handler)
-    try:
-        yield request
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
+    state = {k: v for k, v in payload.items() if k not in ("identity", "history_json")}
+    state["history"] = json.loads(payload["history_json"])
+    return state

@@ -113,7 +113,7 @@ def main(argv=None) -> int:
         dataset = args.dataset or DEFAULT_DATASET
         preset = args.preset or ("quick" if args.dataset is None else "paper")
         print(f"dance-ext: {args.method} on {dataset}, ipc {args.ipc}, preset {preset}", file=sys.stderr)
-        from ._files import check_output_dir
+        from .files import check_output_dir
         check_output_dir(args.out, "out")  # before the work, not after it
         result = dance_ext.condense(dataset, ipc=args.ipc, method=args.method, experts=args.experts,
                                     iterations=args.iterations, preset=preset, device=args.device, seed=args.seed,
@@ -165,7 +165,7 @@ def main(argv=None) -> int:
                        progress=progress, root=args.root, budget=args.budget)
         print(markdown_table(rows))
         if args.json:
-            from ._files import atomic_write
+            from .files import atomic_write
             text = json.dumps(rows, indent=2)
             atomic_write(Path(args.json), lambda tmp: Path(tmp).write_text(text))
         return 0

@@ -1,4 +1,4 @@
-"""The DM and DANCE condensation loops, batched over classes (ALGORITHMS.md §1.3, §3.5).
+"""The DM and DANCE condensation loops, batched over classes (docs/ALGORITHMS.md §1.3, §3.5).
 
 All classes go through one forward/backward per phase with per-class augmentation rows
 and the per-class MMD in one op. DANCE's official loop takes one SGD step per class;
@@ -11,17 +11,23 @@ device, and networks are frozen.
 from __future__ import annotations
 
 import contextlib
+import signal
+import sys
 from dataclasses import dataclass, field
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
+from tqdm.auto import tqdm
 
 from . import ops
-from .augment import sample_params
+from .augment_params import sample_params
 from .data import ClassData
 from .models import default_init_bounds, flatten_parameters_, get_network
 from .presets import CondenseConfig
+from .signals import stop_on_signals
 from .synthetic import decode, initial_images
+from .utils import random_rows
 
 AUTOCAST_DTYPES = {None: None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -87,8 +93,6 @@ class Condenser:
         self.table = table.to(self.device)
         self.n_real = min(config.batch_real, int(counts.min()))
         self.real = data.normalize(data.images)
-        self.mean = torch.tensor(data.mean, dtype=self.dtype, device=self.device).view(1, -1, 1, 1)
-        self.std = torch.tensor(data.std, dtype=self.dtype, device=self.device).view(1, -1, 1, 1)
 
         syn = initial_images(data, config.ipc, config.init, config.factor, generator, self.pixel_space)
         self.syn = syn[self.mine.start * config.ipc:self.mine.stop * config.ipc].clone().requires_grad_(True)
@@ -98,6 +102,7 @@ class Condenser:
         self._build_networks()
         self._build_tails()
         self.iteration = 0
+        self.history: list[dict] = []  # one row of losses per log interval
 
     # ---- setup -------------------------------------------------------------------
     def _build_networks(self) -> None:
@@ -155,9 +160,7 @@ class Condenser:
     # ---- randomness --------------------------------------------------------------
     def draw(self) -> Draws:
         c, gen, C, dev = self.config, self.gen, self.num_classes, self.device
-        keys = torch.rand(self.table.shape, generator=gen, device=gen.device).to(dev)
-        keys = keys.masked_fill(self.table < 0, float("inf"))
-        real_index = self.table.gather(1, keys.argsort(dim=1)[:, :self.n_real])[self.mine]
+        real_index = random_rows(self.table, self.n_real, gen)[self.mine]
         size = self.data.image_size
 
         def rows():
@@ -200,7 +203,7 @@ class Condenser:
             per_class = images.view(self.local_classes, self.n_decoded, *images.shape[1:])
             images = per_class.gather(1, pick.view(*pick.shape, 1, 1, 1).expand(-1, -1, *images.shape[1:]))
             images = images.reshape(-1, *images.shape[2:])
-        return (images - self.mean) / self.std if self.pixel_space else images
+        return self.data.normalize(images) if self.pixel_space else images
 
     def augment(self, x: torch.Tensor, params: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
         return ops.siamese_augment(x, params, index, backend=self.config.backend)
@@ -288,4 +291,63 @@ class Condenser:
     def images(self) -> torch.Tensor:
         """The synthetic set in [0, 1] pixel space (unclamped, as the official code saves it)."""
         syn = self.syn.detach()
-        return syn.clone() if self.pixel_space else syn * self.std + self.mean
+        return syn.clone() if self.pixel_space else self.data.denormalize(syn)
+
+    # ---- the run ----------------------------------------------------------------------
+    def run(self, iterations: int, on_log: Callable[[dict], None] | None = None,
+            on_checkpoint: Callable[["Condenser"], object] | None = None, checkpoint_every: int | None = None,
+            progress: bool = False) -> None:
+        """Step until ``iterations`` are done. Every ``log_every`` iterations (and at the
+        end) the losses are logged (the loop's only host sync) and passed to ``on_log``;
+        every ``checkpoint_every`` (default ``log_every``) and at the end ``on_checkpoint``
+        is called. With ``on_checkpoint``, SIGTERM/SIGINT stop the run after the current
+        iteration: a last checkpoint is written and the process then ends as the signal asks."""
+        log_every, every = self.config.log_every, checkpoint_every or self.config.log_every
+        bar = tqdm(total=iterations, initial=self.iteration, disable=not progress,
+                   desc=f"{self.config.method} ipc={self.config.ipc}", unit="it")
+        with tf32_mode(self.config.tf32), stop_on_signals(on_checkpoint is not None) as stop:
+            while self.iteration < iterations and not stop:
+                inner, calib = self.step(self.draw())
+                bar.update(1)
+                done = self.iteration == iterations
+                if self.iteration % log_every == 0 or done:
+                    row = self._log_row(inner, calib)
+                    bar.set_postfix({k: f"{v:.4g}" for k, v in row.items() if k != "iteration" and v is not None})
+                    if on_log is not None:
+                        on_log(row)
+                if on_checkpoint is not None and (self.iteration % every == 0 or done):
+                    on_checkpoint(self)
+        bar.close()
+        if stop:
+            where = on_checkpoint(self)
+            tqdm.write(f"dance-ext: {signal.Signals(stop.signal).name} received: iteration {self.iteration} "
+                       f"saved to {where}; continue with resume=True (--resume)", file=sys.stderr)
+            stop.reraise()
+
+    def _log_row(self, inner: torch.Tensor, calib: torch.Tensor | None) -> dict:
+        """Per-class losses as the official log prints them (this process's share of the sum
+        over classes; a distributed run sums the shares at the end)."""
+        row = {"iteration": self.iteration, "inner_loss": float(inner) / self.num_classes,
+               "calib_loss": None if calib is None else float(calib) / self.num_classes}
+        self.history.append(row)
+        return row
+
+    # ---- checkpoints --------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """Everything a run needs to continue bit-identically, as CPU tensors and plain values."""
+        return {"iteration": self.iteration, "syn": self.syn.detach().cpu(),
+                "momentum_buffer": self.momentum_buffer.cpu(), "generator": self.gen.get_state(),
+                "history": [dict(row) for row in self.history]}
+
+    def load_state_dict(self, state: dict) -> None:
+        for key in ("syn", "momentum_buffer"):
+            value = state.get(key)
+            if not isinstance(value, torch.Tensor) or value.shape != self.syn.shape:
+                raise ValueError(f"checkpoint: {key}: expected a tensor of shape {tuple(self.syn.shape)}, got "
+                                 f"{getattr(value, 'shape', type(value).__name__)}")
+        with torch.no_grad():
+            self.syn.copy_(state["syn"])
+            self.momentum_buffer.copy_(state["momentum_buffer"])
+        self.gen.set_state(state["generator"])
+        self.iteration = int(state["iteration"])
+        self.history = [dict(row) for row in state["history"]]

@@ -118,7 +118,7 @@ class ClassData:
         return f"ClassData({self.describe()}, device={self.device})"
 
     def to(self, device) -> ClassData:
-        from .train import resolve_device  # train imports ops and models: too heavy for module level
+        from .utils import resolve_device  # noqa: lazy until the data package split lands
 
         device = resolve_device(device)
         if device == self.device:

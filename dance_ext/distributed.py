@@ -118,6 +118,15 @@ def all_reduce_sum(values: torch.Tensor) -> torch.Tensor:
     return total.to(values.device)
 
 
+def sum_history(history: list[dict]) -> list[dict]:
+    """Every rank logged its classes' share of the losses at the same iterations: add them up."""
+    keys = ("inner_loss", "calib_loss")
+    values = torch.tensor([[row[k] or 0.0 for k in keys] for row in history], dtype=torch.float64)
+    total = all_reduce_sum(values)
+    return [{"iteration": row["iteration"], **{k: (None if row[k] is None else float(v)) for k, v in zip(keys, sums)}}
+            for row, sums in zip(history, total.tolist())]
+
+
 def barrier() -> None:
     dist.barrier()
 

@@ -1,19 +1,9 @@
-"""Train-on-synthetic / test-on-real evaluation (ALGORITHMS.md §1.6 DM, §3.11 DANCE).
+"""Train-on-synthetic / test-on-real evaluation under the protocols of protocols.py
+(docs/ALGORITHMS.md §1.6 DM, §3.11 DANCE):
 
-Two protocols:
-
-* ``"dm"`` (VICO-UoE ``evaluate_synset``): SGD lr 0.01, momentum 0.9, wd 5e-4, batch 256;
-  the official loop runs ``epochs + 1`` epochs (indices 0 … E) and so does this one.
-  After epoch index E//2 + 1 the lr is multiplied by 0.1 and a new optimizer is made
-  (momentum reset). DSA ``DM_STRATEGY`` in the VICO convention, per sample with one op
-  per batch; no CutMix. Reported: the test accuracy after the last epoch.
-* ``"dance"`` (DANCE/IDC ``train``): SGD 0.01/0.9/5e-4, batch 64, E epochs (default 1500;
-  ImageNet subsets: IDC's ``ipc_epoch`` of the images per class), MultiStepLR
-  [2E//3, 5E//6] γ 0.2 stepped per epoch, DSA ``DANCE_EVAL_STRATEGY`` in the IDC
-  convention (without ``flip`` for mnist, svhn and digits, whose classes are not mirror
-  symmetric), CutMix with p 0.5. The official code returns the best test accuracy over
-  checkpoints (every 250 epochs and the last): that selects on the test set, so it is
-  reported as ``best_*`` beside the last-epoch accuracy.
+the papers' training recipe on the synthetic set, then the test accuracy on real data.
+The official DANCE code reports the best test accuracy over its checkpoints: that selects
+on the test set, so it is reported as ``best_*`` beside the last-epoch accuracy.
 
 Every run trains a fresh network whose initialisation and training randomness come from
 seeds derived from (seed, run): results are reproducible for a given seed on the CPU.
@@ -21,71 +11,32 @@ seeds derived from (seed, run): results are reproducible for a given seed on the
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import replace
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .augment import DANCE_EVAL_STRATEGY, DM_STRATEGY, parse_strategy
+from . import protocols
+from .checks import hw, is_int
 from .data import ClassData, as_class_data, check_finite
 from .models import build_network, network_spec
-from .train import (accuracy, derive_seed, make_generator, normalizer, resolve_device, seeded_network,
-                    train_epoch)
+from .protocols import PROTOCOLS, Protocol
+from .training import accuracy, normalizer, train_epoch
+from .utils import derive_seed, make_generator, resolve_device, seeded_network
 
-PROTOCOLS = ("dm", "dance")
-# datasets whose classes change under a horizontal flip: DANCE drops "flip" for them
-NO_FLIP_DATASETS = ("mnist", "svhn", "digits")
-IMAGENET_SUBSETS = ("imagenette", "imagewoof", "imagemeow", "imagesquawk", "imagefruit", "imageyellow",
-                    "imagenet")
 _SEED_TAG = 1  # keeps evaluation streams apart from other users of derive_seed
-
-
-@dataclass(frozen=True)
-class Protocol:
-    name: str
-    lr: float
-    momentum: float
-    weight_decay: float
-    batch_size: int
-    epochs: int
-    strategy: str
-    convention: str
-    cutmix_p: float
-    eval_every: int | None
-
-
-def dance_epochs(dataset: str | None, images_per_class: int, num_classes: int) -> int:
-    """DANCE's evaluation epochs: 1500, or IDC's ``ipc_epoch`` for the ImageNet subsets
-    (``images_per_class`` = ipc·f², the decoded images per class)."""
-    if (dataset or "").lower() not in IMAGENET_SUBSETS:
-        return 1500
-    n = images_per_class
-    epochs = 3000 if n == 1 else 2000 if n <= 10 else 1500 if n <= 50 else 1000 if n <= 200 else \
-        500 if n <= 500 else 300
-    if num_classes == 100:
-        epochs = int(2 / 3 * epochs)
-        epochs -= epochs % 100
-    return epochs
 
 
 def _protocol(name: str, dataset: str | None, images_per_class: int, num_classes: int, epochs, batch_size,
               eval_every) -> Protocol:
-    dataset = (dataset or "").lower()
-    if name == "dm":
-        default = Protocol("dm", 0.01, 0.9, 5e-4, 256, 1000, DM_STRATEGY, "vico", 0.0, None)
-    else:
-        strategy = DANCE_EVAL_STRATEGY
-        if dataset in NO_FLIP_DATASETS:
-            strategy = "_".join(t for t in parse_strategy(strategy) if t != "flip")
-        default = Protocol("dance", 0.01, 0.9, 5e-4, 64, dance_epochs(dataset, images_per_class, num_classes),
-                           strategy, "idc", 0.5, 500 if dataset in IMAGENET_SUBSETS else 250)
+    """The paper's protocol with the caller's overrides."""
     for arg, value in (("epochs", epochs), ("batch_size", batch_size), ("eval_every", eval_every)):
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+        if value is not None and (not is_int(value) or value < 1):
             raise ValueError(f"{arg}: expected a positive int or None, got {value!r}")
-    return Protocol(default.name, default.lr, default.momentum, default.weight_decay,
-                    batch_size or default.batch_size, epochs or default.epochs, default.strategy,
-                    default.convention, default.cutmix_p, eval_every or default.eval_every)
+    default = protocols.protocol(name, dataset, images_per_class, num_classes)
+    return replace(default, batch_size=batch_size or default.batch_size, epochs=epochs or default.epochs,
+                   eval_every=eval_every or default.eval_every)
 
 
 def _unpack(result):
@@ -114,15 +65,11 @@ def _unpack(result):
     return images, labels.long(), meta
 
 
-def _hw(size) -> tuple[int, int]:
-    return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
-
-
 def _check_against_test(images, labels, num_classes, test: ClassData) -> None:
-    ch, hw = images.shape[1], tuple(images.shape[-2:])
-    if ch != test.channels or hw != _hw(test.image_size):
-        raise ValueError(f"test: its images are {test.channels}×{_hw(test.image_size)} (channels × (H, W)) "
-                         f"but the synthetic images are {ch}×{hw}; evaluate on the dataset they were made from")
+    ch, size = images.shape[1], tuple(images.shape[-2:])
+    if ch != test.channels or size != hw(test.image_size):
+        raise ValueError(f"test: its images are {test.channels}×{hw(test.image_size)} (channels × (H, W)) "
+                         f"but the synthetic images are {ch}×{size}; evaluate on the dataset they were made from")
     if num_classes != test.num_classes:
         raise ValueError(f"test: it has {test.num_classes} classes but the synthetic set has {num_classes}")
     if int(labels.min()) < 0 or int(labels.max()) >= num_classes:
@@ -183,16 +130,12 @@ def evaluate(result, test, arch: str = "convnet", runs: int = 3, epochs: int | N
     return {
         "mean": float(np.mean(last)), "std": float(np.std(last)), "runs": last,
         "best_mean": float(np.mean(best)), "best_std": float(np.std(best)), "best_runs": best,
-        "protocol": proto.name, "epochs": proto.epochs, "epochs_run": _epochs_run(proto), "arch": arch,
+        "protocol": proto.name, "epochs": proto.epochs, "epochs_run": proto.epochs_run, "arch": arch,
         "network": spec, "batch_size": proto.batch_size, "strategy": proto.strategy,
         "cutmix_p": proto.cutmix_p, "eval_every": proto.eval_every, "seed": seed,
         "train_images": int(images.shape[0]), "test_images": int(test_images.shape[0]),
         "seconds": time.perf_counter() - start_time,
     }
-
-
-def _epochs_run(proto: Protocol) -> int:
-    return proto.epochs + 1 if proto.name == "dm" else proto.epochs
 
 
 def _train_run(model, proto: Protocol, images, labels, test_images, test_labels, gen, normalize,
@@ -206,9 +149,8 @@ def _train_run(model, proto: Protocol, images, labels, test_images, test_labels,
     opt = optimizer(proto.lr)
     scheduler = None
     if proto.name == "dance":
-        milestones = [2 * proto.epochs // 3, 5 * proto.epochs // 6]
-        scheduler = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=milestones, gamma=0.2)
-    total = _epochs_run(proto)
+        scheduler = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=proto.milestones, gamma=0.2)
+    total = proto.epochs_run
     accs = []
     bar = tqdm(range(total), desc="epochs", leave=False, disable=not progress)
     for ep in bar:

@@ -1,4 +1,4 @@
-"""DANCE expert pretraining (ALGORITHMS.md §3.3), the on-disk expert store and the
+"""DANCE expert pretraining (docs/ALGORITHMS.md §3.3), the on-disk expert store and the
 resident expert pool used for middle encoders (§3.6).
 
 Store layout (one folder):
@@ -18,21 +18,25 @@ before), so an interrupted run leaves either the old store, or no manifest (whic
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import json
 import os
 import time
+from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from safetensors.torch import save as save_safetensors
 from tqdm.auto import tqdm
 
-from ._files import check_output_dir, temp_path
-from .augment import PRETRAIN_STRATEGY
+from .augment_params import PRETRAIN_STRATEGY
+from .checks import hw, positive_int
 from .data import as_class_data
+from .files import check_output_dir, sha256_file, sha256_tensors, write_files
 from .models import build_network, flatten_parameters_, network_spec
-from .train import accuracy, derive_seed, make_generator, resolve_device, seeded_network, train_epoch
+from .training import accuracy, train_epoch
+from .utils import derive_seed, make_generator, resolve_device, seeded_network
+from .version import __version__
 
 FORMAT = "dance_ext.experts"
 FORMAT_VERSION = 1
@@ -40,27 +44,6 @@ WEIGHTS_FILE = "experts.safetensors"
 MANIFEST_FILE = "manifest.json"
 MOMENTUM, WEIGHT_DECAY, GAMMA, CUTMIX_P = 0.9, 5e-4, 0.2, 0.5
 _SEED_TAG = 2  # keeps pretraining streams apart from other users of derive_seed
-
-
-def _version() -> str:
-    try:
-        return importlib.metadata.version("dance_ext")
-    except importlib.metadata.PackageNotFoundError:  # a source tree that was never installed
-        return "unknown"
-
-
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _positive_int(name: str, value) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name}: expected a positive int, got {value!r}")
-    return value
 
 
 def pretrain_experts(train, num: int = 5, epochs: int = 60, out: str = "experts/", arch: str = "convnet",
@@ -78,16 +61,14 @@ def pretrain_experts(train, num: int = 5, epochs: int = 60, out: str = "experts/
     ``data.as_class_data`` accepts. An existing store in ``out`` is kept unless
     ``overwrite=True``. Returns the loaded :class:`ExpertPool`.
     """
-    _positive_int("num", num)
-    _positive_int("epochs", epochs)
-    _positive_int("batch_size", batch_size)
+    for name, value in (("num", num), ("epochs", epochs), ("batch_size", batch_size)):
+        positive_int(name, value)
     if not isinstance(lr, (int, float)) or isinstance(lr, bool) or not lr > 0:
         raise ValueError(f"lr: expected a positive number, got {lr!r}")
     derive_seed(seed)  # validates seed
     out = os.fspath(out)
-    weights_path, manifest_path = os.path.join(out, WEIGHTS_FILE), os.path.join(out, MANIFEST_FILE)
     check_output_dir(out, "out")
-    if not overwrite and (os.path.exists(weights_path) or os.path.exists(manifest_path)):
+    if not overwrite and any(os.path.exists(os.path.join(out, f)) for f in (WEIGHTS_FILE, MANIFEST_FILE)):
         raise FileExistsError(f"out: {out!r} already holds an expert store; pass overwrite=True to replace it")
     device = resolve_device(device)
     data = as_class_data(train, split="train", device=device)
@@ -97,61 +78,54 @@ def pretrain_experts(train, num: int = 5, epochs: int = 60, out: str = "experts/
     if test_data is not None and (test_data.channels, test_data.num_classes) != (data.channels, data.num_classes):
         raise ValueError(f"test: expected {data.channels} channels and {data.num_classes} classes like train, "
                          f"got {test_data.channels} and {test_data.num_classes}")
-    spec = network_spec(arch, data.channels, data.num_classes, data.image_size, width, depth)
-    milestones = [2 * epochs // 3, 5 * epochs // 6]
-    images, labels = data.images.to(device), data.labels.to(device)
-
+    settings = {"network": network_spec(arch, data.channels, data.num_classes, data.image_size, width, depth),
+                "epochs": epochs, "lr": lr, "batch_size": batch_size, "seed": seed}
     tensors: dict[str, torch.Tensor] = {}
-    records = []
-    for i in tqdm(range(num), desc="experts", disable=not progress):
-        start = time.perf_counter()
-        model = seeded_network(lambda: build_network(spec), derive_seed(seed, _SEED_TAG, i, 0), device)
-        for name, p in model.named_parameters():
-            tensors[f"init.{i}.{name}"] = p.detach().to("cpu", copy=True).contiguous()
-        gen = make_generator(derive_seed(seed, _SEED_TAG, i, 1))
-        opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
-        scheduler = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=milestones, gamma=GAMMA)
-        bar = tqdm(range(epochs), desc=f"expert {i}", leave=False, disable=not progress)
-        for _ in bar:
-            loss = train_epoch(model, opt, images, labels, batch_size, gen, PRETRAIN_STRATEGY, "idc",
-                               CUTMIX_P, data.normalize)
-            scheduler.step()
-            if progress:
-                bar.set_postfix(loss=f"{float(loss):.3f}")
-        acc = None
-        if test_data is not None:
-            acc = accuracy(model, test_data.images, test_data.labels, normalize=data.normalize)
-        for name, p in model.named_parameters():
-            tensors[f"trained.{i}.{name}"] = p.detach().to("cpu", copy=True).contiguous()
-        records.append({"index": i, "test_accuracy": acc, "train_seconds": time.perf_counter() - start})
-
-    os.makedirs(out, exist_ok=True)
-    tmp_weights, tmp_manifest = temp_path(out, WEIGHTS_FILE), temp_path(out, MANIFEST_FILE)
-    try:
-        # both files are complete on disk before anything of an existing store is touched
-        save_file(tensors, tmp_weights)
-        manifest = {
-            "format": FORMAT, "format_version": FORMAT_VERSION,
-            "dataset": data.name, "num_classes": data.num_classes, "channels": data.channels,
-            "image_size": list(_hw(data.image_size)), "mean": list(map(float, data.mean)),
-            "std": list(map(float, data.std)),
-            "network": spec, "num_experts": num, "epochs": epochs, "lr": lr, "momentum": MOMENTUM,
-            "weight_decay": WEIGHT_DECAY, "milestones": milestones, "gamma": GAMMA, "batch_size": batch_size,
-            "strategy": PRETRAIN_STRATEGY, "cutmix_p": CUTMIX_P, "seed": seed, "experts": records,
-            "weights_file": WEIGHTS_FILE, "sha256": _sha256(tmp_weights),
-            "dance_ext_version": _version(), "torch_version": torch.__version__,
-        }
-        with open(tmp_manifest, "w") as f:
-            json.dump(manifest, f, indent=2)
-        if os.path.exists(manifest_path):  # an old store stops loading before its weights change
-            os.remove(manifest_path)
-        os.replace(tmp_weights, weights_path)
-        os.replace(tmp_manifest, manifest_path)
-    finally:
-        for tmp in (tmp_weights, tmp_manifest):
-            if os.path.exists(tmp):
-                os.remove(tmp)
+    records = [_train_expert(i, settings, data, test_data, tensors, device, progress)
+               for i in tqdm(range(num), desc="experts", disable=not progress)]
+    weights = save_safetensors(tensors)
+    manifest = {
+        "format": FORMAT, "format_version": FORMAT_VERSION,
+        "dataset": data.name, "data_sha256": data_fingerprint(data), "num_classes": data.num_classes,
+        "channels": data.channels, "image_size": list(hw(data.image_size)),
+        "mean": list(map(float, data.mean)), "std": list(map(float, data.std)),
+        "num_experts": num, **settings, "momentum": MOMENTUM, "weight_decay": WEIGHT_DECAY,
+        "milestones": _milestones(epochs), "gamma": GAMMA, "strategy": PRETRAIN_STRATEGY, "cutmix_p": CUTMIX_P,
+        "experts": records, "weights_file": WEIGHTS_FILE, "sha256": hashlib.sha256(weights).hexdigest(),
+        "dance_ext_version": __version__, "torch_version": torch.__version__,
+    }
+    write_files(out, {WEIGHTS_FILE: weights, MANIFEST_FILE: json.dumps(manifest, indent=2).encode()},
+                last=MANIFEST_FILE)
     return ExpertPool.load(out, device=device)
+
+
+def _milestones(epochs: int) -> list[int]:
+    return [2 * epochs // 3, 5 * epochs // 6]
+
+
+def _train_expert(i: int, settings: dict, data, test_data, tensors: dict, device, progress: bool) -> dict:
+    """Train expert ``i``; its initial and trained parameters go into ``tensors``."""
+    start, seed, epochs = time.perf_counter(), settings["seed"], settings["epochs"]
+    model = seeded_network(lambda: build_network(settings["network"]), derive_seed(seed, _SEED_TAG, i, 0), device)
+    for name, p in model.named_parameters():
+        tensors[f"init.{i}.{name}"] = p.detach().to("cpu", copy=True).contiguous()
+    gen = make_generator(derive_seed(seed, _SEED_TAG, i, 1))
+    opt = torch.optim.SGD(model.parameters(), lr=settings["lr"], momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=_milestones(epochs), gamma=GAMMA)
+    images, labels = data.images.to(device), data.labels.to(device)
+    bar = tqdm(range(epochs), desc=f"expert {i}", leave=False, disable=not progress)
+    for _ in bar:
+        loss = train_epoch(model, opt, images, labels, settings["batch_size"], gen, PRETRAIN_STRATEGY, "idc",
+                           CUTMIX_P, data.normalize)
+        scheduler.step()
+        if progress:
+            bar.set_postfix(loss=f"{float(loss):.3f}")
+    acc = None
+    if test_data is not None:
+        acc = accuracy(model, test_data.images, test_data.labels, normalize=data.normalize)
+    for name, p in model.named_parameters():
+        tensors[f"trained.{i}.{name}"] = p.detach().to("cpu", copy=True).contiguous()
+    return {"index": i, "test_accuracy": acc, "train_seconds": time.perf_counter() - start}
 
 
 def _read_manifest(manifest_path: str) -> dict:
@@ -187,10 +161,6 @@ def _build(spec: dict, device) -> torch.nn.Module:
     return seeded_network(lambda: build_network(spec), 0, device)
 
 
-def _hw(size) -> tuple[int, int]:
-    return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
-
-
 class ExpertPool:
     """The experts of a store, resident on one device as two contiguous (E, P) tensors,
     ``init_flat`` and ``trained_flat``, in ``models.flatten_parameters_`` order."""
@@ -221,7 +191,7 @@ class ExpertPool:
         if not os.path.isfile(weights_path):
             raise FileNotFoundError(f"{path!r}: {MANIFEST_FILE} is there but {os.path.basename(weights_path)} "
                                     f"is missing")
-        digest = _sha256(weights_path)
+        digest = sha256_file(weights_path)
         if digest != manifest["sha256"]:
             raise ValueError(f"{weights_path!r}: sha256 {digest} does not match the manifest's "
                              f"{manifest['sha256']}; the file is corrupt, truncated or from another store")
@@ -310,7 +280,7 @@ class ExpertPool:
         """Raise when the store's experts cannot serve a dataset of this shape."""
         have = (self.manifest.get("channels"), self.manifest.get("num_classes"),
                 tuple(self.manifest.get("image_size") or ()))
-        want = (channels, num_classes, _hw(image_size))
+        want = (channels, num_classes, hw(image_size))
         if have != want:
             raise ValueError(f"experts: the store {self.path!r} (dataset {self.manifest.get('dataset')!r}) holds "
                              f"experts for channels={have[0]}, num_classes={have[1]}, image_size={have[2]}, but "
@@ -328,3 +298,39 @@ def as_expert_pool(experts, data_shape: tuple, device=None) -> ExpertPool:
                         f"got {type(experts).__name__}")
     experts.check_compatible(*data_shape)
     return experts
+
+
+# ---- reuse: the one policy for the cache of condense() and the stores of the recipes ------------
+def cache_root() -> Path:
+    return Path(os.environ.get("DANCE_EXT_CACHE", Path.home() / ".cache" / "dance_ext"))
+
+
+def data_fingerprint(data) -> str:
+    """sha256 of a ClassData's pixels and labels: binds a store (or a run) to its data."""
+    return sha256_tensors(data.images, data.labels)
+
+
+def cached_store(data, settings: dict) -> Path:
+    """The cache folder for experts of ``settings`` on ``data`` (content-addressed)."""
+    key = json.dumps({"data": data_fingerprint(data), **settings}, sort_keys=True, default=str)
+    return cache_root() / "experts" / f"{data.name}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+
+
+def obtain_experts(store, data, *, num: int, epochs: int, batch_size: int, arch: str, width: int,
+                   depth: int | None, seed: int, device, progress: bool, test=None) -> ExpertPool:
+    """The experts in ``store`` when they were pretrained on ``data`` with these settings,
+    else pretrained there now. A store of other settings is refused, never silently used."""
+    store = Path(store)
+    wanted = {"num_experts": num, "epochs": epochs, "batch_size": batch_size, "seed": seed,
+              "network": network_spec(arch, data.channels, data.num_classes, data.image_size, width, depth),
+              "data_sha256": data_fingerprint(data)}
+    if not (store / MANIFEST_FILE).exists():
+        return pretrain_experts(data, num=num, epochs=epochs, out=store, arch=arch, test=test, seed=seed,
+                                device=device, batch_size=batch_size, width=width, depth=depth,
+                                progress=progress, overwrite=True)
+    pool = ExpertPool.load(store, device=device)
+    differ = sorted(k for k, v in wanted.items() if pool.manifest.get(k) != v)
+    if differ:
+        raise ValueError(f"experts: {store} holds experts of other settings ({', '.join(differ)} differ); "
+                         f"choose another folder or remove it")
+    return pool

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from ._files import atomic_write
+from .files import atomic_write
 from .results import image_grid, png_bytes
 
 

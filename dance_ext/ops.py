@@ -6,7 +6,7 @@ import torch
 
 from . import _augment_op, _mmd_op, reference  # noqa: F401  (the _op modules register fake kernels and autograd)
 from ._extension import has_kernel
-from .augment import NUM_PARAMS
+from .augment_params import NUM_PARAMS
 
 BACKENDS = ("auto", "extension", "reference")
 

@@ -17,17 +17,15 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, fields, replace
 
-from .augment import DANCE_STRATEGY, DM_STRATEGY
-from .evaluate import dance_epochs
+from . import protocols
+from .augment_params import DANCE_STRATEGY, DM_STRATEGY
+from .protocols import DM_EVAL_EPOCHS, IMAGENET_SUBSETS, PROTOCOLS
 
 METHODS = ("random", "herding", "dm", "dance")
 SELECTIONS = ("random", "herding")  # real subsets, chosen without optimisation
 PRESETS = ("paper", "quick")
-PROTOCOLS = ("dm", "dance")
-DM_EVAL_EPOCHS = 1000
 # the paper datasets by canonical name (data.load_dataset); others get settings by image size
 SMALL_DATASETS = ("mnist", "fashion-mnist", "svhn", "cifar10", "cifar100", "tinyimagenet")
-IMAGENET_SUBSETS = ("imagenette", "imagewoof", "imagefruit", "imagemeow", "imagesquawk", "imageyellow")
 
 
 @dataclass(frozen=True)
@@ -74,10 +72,8 @@ def eval_epochs(protocol: str, dataset: str | None, images_per_class: int, num_c
                 budget: float = 1.0) -> int:
     """Training epochs of ``protocol`` ("dm": 1000; "dance": 1500, or IDC's ``ipc_epoch`` on
     the ImageNet subsets) for a set of ``images_per_class`` (decoded) images, × √budget."""
-    if protocol not in PROTOCOLS:
-        raise ValueError(f"protocol: expected one of {PROTOCOLS}, got {protocol!r}")
-    epochs = DM_EVAL_EPOCHS if protocol == "dm" else dance_epochs(dataset, images_per_class, num_classes)
-    return scale(CondenseConfig(eval_epochs=epochs), budget).eval_epochs
+    epochs = protocols.protocol(protocol, dataset, images_per_class, num_classes).epochs
+    return _times(epochs, math.sqrt(_check_budget(budget)))
 
 
 def paper(method: str, dataset: str, ipc: int, image_size: tuple[int, int]) -> CondenseConfig:
@@ -119,17 +115,23 @@ def quick(method: str, dataset: str, ipc: int, image_size: tuple[int, int]) -> C
                    eval_epochs=300, log_every=20)
 
 
-def scale(config: CondenseConfig, budget) -> CondenseConfig:
-    """``config`` shrunk by ``budget`` in (0, 1] as the module docstring says; 1 changes nothing."""
+def _check_budget(budget) -> float:
     if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0 < budget <= 1:
         raise ValueError(f"budget: expected a number in (0, 1] (1 = the preset as is), got {budget!r}")
-    if budget == 1:
+    return float(budget)
+
+
+def _times(value: int, factor: float) -> int:
+    """``value`` × ``factor``, rounded, at least 1 (0 stays 0)."""
+    return max(1, round(value * factor)) if value else 0
+
+
+def scale(config: CondenseConfig, budget) -> CondenseConfig:
+    """``config`` shrunk by ``budget`` in (0, 1] as the module docstring says; 1 changes nothing."""
+    if _check_budget(budget) == 1:
         return replace(config, budget=1.0)
     root = math.sqrt(budget)
-
-    def times(value: int, factor: float) -> int:
-        return max(1, round(value * factor)) if value else 0
-
+    times = _times
     pretrain_num = times(config.pretrain_num, budget)
     return replace(config, budget=float(budget), iterations=times(config.iterations, budget),
                    pretrain_epochs=times(config.pretrain_epochs, budget), pretrain_num=pretrain_num,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .augment import (ANGLE, BRIGHTNESS, CONTRAST, CUTOUT_H, CUTOUT_SIZE_H, CUTOUT_SIZE_W, CUTOUT_W,
+from .augment_params import (ANGLE, BRIGHTNESS, CONTRAST, CUTOUT_H, CUTOUT_SIZE_H, CUTOUT_SIZE_W, CUTOUT_W,
                       FLIP, SATURATION, SCALE_H, SCALE_W, SHIFT_H, SHIFT_W, expand_params)
 
 

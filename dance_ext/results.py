@@ -1,7 +1,6 @@
 """A condensed set: images, labels, every setting used; saving and loading it."""
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import math
@@ -12,7 +11,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ._files import atomic_write, check_output_dir, load_tensors
+from .checks import describe
+from .files import check_output_dir, load_tensors, sha256_tensors, write_files
 from .data import check_finite
 from .synthetic import decode
 
@@ -53,25 +53,17 @@ def _json_default(value):
                     "evaluation are written as JSON)")
 
 
-def _digest(images: torch.Tensor, labels: torch.Tensor, meta_json: str) -> str:
-    digest = hashlib.sha256()
-    for t in (images, labels):  # raw bytes of any dtype (numpy has no bfloat16)
-        digest.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
-    digest.update(meta_json.encode())
-    return digest.hexdigest()
-
-
 def check_result(images, labels, meta, where: str = "") -> None:
     """Raise ValueError unless (images, labels, meta) form a condensed set that can be saved,
     decoded and evaluated; ``where`` prefixes the message (the file being loaded)."""
     if not isinstance(images, torch.Tensor) or not images.is_floating_point() or images.dim() != 4 \
             or images.shape[0] == 0:
         raise ValueError(f"{where}images: expected a non-empty float tensor (N, C, H, W), got "
-                         f"{_describe(images)}")
+                         f"{describe(images)}")
     check_finite(images, f"{where}images")
     if not isinstance(labels, torch.Tensor) or labels.dtype != torch.int64 or labels.shape != images.shape[:1]:
         raise ValueError(f"{where}labels: expected an int64 tensor ({images.shape[0]},), one per image, got "
-                         f"{_describe(labels)}")
+                         f"{describe(labels)}")
     num_classes = meta.get("num_classes") if isinstance(meta, dict) else None
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
         raise ValueError(f"{where}meta: expected a dict with a positive int 'num_classes', got "
@@ -80,12 +72,6 @@ def check_result(images, labels, meta, where: str = "") -> None:
     if lo < 0 or hi >= num_classes:
         raise ValueError(f"{where}labels: expected values in [0, {num_classes}) (meta's num_classes), "
                          f"got [{lo}, {hi}]")
-
-
-def _describe(value) -> str:
-    if isinstance(value, torch.Tensor):
-        return f"a {value.dtype} tensor of shape {tuple(value.shape)} on {value.device}"
-    return type(value).__name__
 
 
 @dataclass
@@ -119,15 +105,14 @@ class CondenseResult:
         images, labels = self.images.detach().cpu(), self.labels.cpu()
         meta_json = json.dumps(self.meta, default=_json_default)
         payload = {"format_version": FORMAT_VERSION, "images": images, "labels": labels,
-                   "meta_json": meta_json, "sha256": _digest(images, labels, meta_json)}
+                   "meta_json": meta_json, "sha256": sha256_tensors(images, labels, extra=meta_json.encode())}
         buffer = io.BytesIO()
         torch.save(payload, buffer)
         metrics = {"meta": self.meta, "history": self.history, "evaluation": self.evaluation}
         files = {"syn.pt": buffer.getvalue(),
                  "grid.png": png_bytes(image_grid(images, labels, self.meta["num_classes"])),
                  "metrics.json": json.dumps(metrics, indent=2, default=_json_default).encode()}
-        for name, content in files.items():
-            atomic_write(directory / name, lambda tmp: Path(tmp).write_bytes(content))
+        write_files(directory, files, last="syn.pt")
         return directory
 
     @classmethod
@@ -145,8 +130,9 @@ class CondenseResult:
             raise ValueError(f"path: {file} is not a dance_ext result of format 1 or {FORMAT_VERSION} "
                              f"(found {version!r})")
         images, labels, meta_json = (payload.get(k) for k in ("images", "labels", "meta_json"))
-        intact = isinstance(meta_json, str) and all(isinstance(t, torch.Tensor) for t in (images, labels)) \
-            and (version == 1 or payload.get("sha256") == _digest(images, labels, meta_json))  # 1: no checksum
+        intact = isinstance(meta_json, str) and all(isinstance(t, torch.Tensor) for t in (images, labels)) and (
+            version == 1  # format 1 had no checksum
+            or payload.get("sha256") == sha256_tensors(images, labels, extra=meta_json.encode()))
         if not intact:
             raise ValueError(f"path: {file}: its content does not match its sha256; the file is corrupt or "
                              "was edited")

@@ -1,5 +1,5 @@
 """The synthetic set's storage: initialisation and multi-formation decoding
-(ALGORITHMS.md §1.2, §3.4). Everything is batched over classes: storage is class-major
+(docs/ALGORITHMS.md §1.2, §3.4). Everything is batched over classes: storage is class-major
 (C·ipc, ch, H, W)."""
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from .data import ClassData
+from .utils import random_rows
 
 INITS = ("real", "first", "mix", "noise")
 
@@ -50,11 +51,8 @@ def initial_images(data: ClassData, ipc: int, init: str, factor: int, generator:
         # DANCE fills [0,1] storage with clamp(N(0,1)/4 + 1/2); DM keeps N(0,1) in normalised space
         return (noise / 4 + 0.5).clamp_(0, 1) if pixel_space else noise
     if init == "real":
-        table, counts = data.class_index_table()
-        keys = torch.rand(table.shape, generator=generator, device=generator.device).to(dev)
-        keys = keys.masked_fill(table < 0, float("inf"))
-        chosen = table.gather(1, keys.argsort(dim=1)[:, :ipc]).reshape(-1)
-        images = data.images[chosen]
+        table, _ = data.class_index_table()
+        images = data.images[random_rows(table.to(dev), ipc, generator).reshape(-1)]
     elif init == "first":
         images = data.images[data.first_per_class(ipc).reshape(-1)]
     elif init == "mix":

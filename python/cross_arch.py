@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 import dance_ext
-from dance_ext._files import atomic_write
+from dance_ext.files import atomic_write
 from dance_ext.compare import CROSS_ARCHS, cross_arch, cross_arch_table
 
 

@@ -33,11 +33,11 @@ from tqdm.auto import tqdm
 
 import dance_ext
 from dance_ext import figures, presets
-from dance_ext._files import atomic_write
-from dance_ext._provenance import device_name, git_commit
+from dance_ext.files import atomic_write
+from dance_ext.provenance import device_name, git_commit
 from dance_ext.compare import CROSS_ARCHS, cross_arch, cross_arch_table, paper_table
-from dance_ext.experts import ExpertPool, MANIFEST_FILE
-from dance_ext.train import resolve_device
+from dance_ext.experts import MANIFEST_FILE, ExpertPool, obtain_experts
+from dance_ext.utils import resolve_device
 
 NEEDS_EXPERTS = ("herding", "dance")
 CURVE_METHODS = ("dm", "dance")
@@ -107,22 +107,14 @@ class Recipe:
         config = self.config("dance", self.args.ipc[0])
         store = self.out / "experts"
         started = time.perf_counter()
-        if (store / MANIFEST_FILE).exists():
-            pool = ExpertPool.load(store, device=self.device)
-            wanted = {"num_experts": config.pretrain_num, "epochs": config.pretrain_epochs,
-                      "batch_size": config.pretrain_batch, "seed": self.args.seed, "dataset": self.dataset}
-            found = {key: pool.manifest.get(key) for key in wanted}
-            if found != wanted or pool.spec["width"] != config.width:
-                raise SystemExit(f"--out: {store} holds experts of another setting ({found}, width "
-                                 f"{pool.spec['width']}; this run needs {wanted}, width {config.width}); "
-                                 "choose another --out")
-            reused = True
-        else:
-            pool = dance_ext.pretrain_experts(self.train, num=config.pretrain_num, epochs=config.pretrain_epochs,
-                                              out=store, test=self.test, seed=self.args.seed, device=self.device,
-                                              batch_size=config.pretrain_batch, width=config.width,
-                                              depth=config.depth, progress=self.verbose, overwrite=True)
-            reused = False
+        reused = (store / MANIFEST_FILE).exists()
+        try:
+            pool = obtain_experts(store, self.train, num=config.pretrain_num, epochs=config.pretrain_epochs,
+                                  batch_size=config.pretrain_batch, arch=config.arch, width=config.width,
+                                  depth=config.depth, seed=self.args.seed, device=self.device,
+                                  progress=self.verbose, test=self.test)
+        except ValueError as exc:
+            raise SystemExit(f"--out: {exc}") from exc
         accuracies = [e.get("test_accuracy") for e in pool.manifest.get("experts", [])]
         info = {"path": str(store), "num": pool.num_experts, "epochs": config.pretrain_epochs,
                 "batch": config.pretrain_batch, "network": pool.spec, "test_accuracy": accuracies,

@@ -5,7 +5,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dance_ext import augment, ops, reference
+from dance_ext import augment_params as augment, ops, reference
 from dance_ext._extension import has_kernel
 
 pytestmark = pytest.mark.skipif(not has_kernel("siamese_augment", "cpu"),

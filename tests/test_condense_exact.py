@@ -53,7 +53,7 @@ def syn_batch(cond, syn, c, pick):
     images = decode(syn[c * ipc:(c + 1) * ipc], f)
     if pick is not None:
         images = images[pick[c]]
-    return (images - cond.mean) / cond.std if cond.pixel_space else images
+    return cond.data.normalize(images) if cond.pixel_space else images
 
 
 def sequential_dance_iteration(cond, syn, opt, draws):

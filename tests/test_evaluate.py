@@ -5,10 +5,12 @@ import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
-from dance_ext import train as train_mod
+from dance_ext import utils
 from dance_ext.data import as_class_data
-from dance_ext.evaluate import dance_epochs, evaluate
-from dance_ext.train import accuracy, cutmix, derive_seed, make_generator, normalizer, train_epoch
+from dance_ext.evaluate import evaluate
+from dance_ext.protocols import dance_epochs
+from dance_ext.training import accuracy, cutmix, normalizer, train_epoch
+from dance_ext.utils import derive_seed, make_generator
 
 FAST = dict(arch="convnet", width=8, progress=False)
 
@@ -238,7 +240,7 @@ def test_evaluate_leaves_global_rng_alone(digits):
 
 def test_seeded_network_is_reproducible():
     build = lambda: torch.nn.Linear(4, 3)  # noqa: E731
-    a = train_mod.seeded_network(build, 5, "cpu")
-    b = train_mod.seeded_network(build, 5, "cpu")
-    c = train_mod.seeded_network(build, 6, "cpu")
+    a = utils.seeded_network(build, 5, "cpu")
+    b = utils.seeded_network(build, 5, "cpu")
+    c = utils.seeded_network(build, 6, "cpu")
     assert torch.equal(a.weight, b.weight) and not torch.equal(a.weight, c.weight)

@@ -9,9 +9,10 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from dance_ext import experts as experts_mod
+from dance_ext.files import sha256_file
 from dance_ext.experts import ExpertPool, pretrain_experts
 from dance_ext.models import build_network
-from dance_ext.train import derive_seed, seeded_network
+from dance_ext.utils import derive_seed, seeded_network
 
 SMALL = dict(num=2, epochs=2, width=16, seed=3, device="cpu", progress=False)
 
@@ -40,7 +41,7 @@ def test_store_files_and_manifest(store):
     assert m["network"]["width"] == 16 and m["network"]["depth"] is not None
     assert (m["epochs"], m["lr"], m["batch_size"], m["seed"], m["milestones"]) == (2, 0.01, 64, 3, [1, 1])
     assert m["strategy"] == "color_crop" and m["cutmix_p"] == 0.5 and m["dance_ext_version"]
-    assert m["sha256"] == experts_mod._sha256(str(out / "experts.safetensors"))
+    assert m["sha256"] == sha256_file(out / "experts.safetensors")
     assert [e["index"] for e in m["experts"]] == [0, 1]
     # the test split of digits was used by default; two epochs already beat chance
     assert all(e["test_accuracy"] > 10.0 and e["train_seconds"] > 0 for e in m["experts"])
@@ -134,7 +135,7 @@ def test_missing_files_and_wrong_tensors_are_detected(store, tmp_path):
     def rewrite(tensors):
         save_file(tensors, str(weights))
         m = json.loads(manifest.read_text())
-        m["sha256"] = experts_mod._sha256(str(weights))
+        m["sha256"] = sha256_file(weights)
         manifest.write_text(json.dumps(m))
 
     original = load_file(str(weights))
@@ -164,7 +165,7 @@ def test_failed_save_leaves_no_partial_files(tmp_path, monkeypatch):
     def fail(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(experts_mod, "save_file", fail)
+    monkeypatch.setattr(experts_mod, "save_safetensors", fail)
     out = tmp_path / "fresh"
     with pytest.raises(OSError, match="disk full"):
         pretrain_experts("digits", out=out, **dict(SMALL, num=1, epochs=1))
@@ -174,7 +175,7 @@ def test_failed_save_leaves_no_partial_files(tmp_path, monkeypatch):
 def test_failed_overwrite_keeps_the_old_store(store, tmp_path, monkeypatch):
     dst = copy_store(store, tmp_path)
     before = {f: (dst / f).read_bytes() for f in os.listdir(dst)}
-    monkeypatch.setattr(experts_mod.json, "dump", lambda *a, **k: (_ for _ in ()).throw(OSError("killed")))
+    monkeypatch.setattr(experts_mod.json, "dumps", lambda *a, **k: (_ for _ in ()).throw(OSError("killed")))
     with pytest.raises(OSError, match="killed"):
         pretrain_experts("digits", out=dst, overwrite=True, **dict(SMALL, num=1, epochs=1))
     assert {f: (dst / f).read_bytes() for f in os.listdir(dst)} == before

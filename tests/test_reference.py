@@ -6,8 +6,8 @@ import math
 import pytest
 import torch
 
-from dance_ext import augment, reference
-from dance_ext.augment import (ANGLE, BRIGHTNESS, CONTRAST, CUTOUT_H, CUTOUT_SIZE_H, FLIP,
+from dance_ext import augment_params as augment, reference
+from dance_ext.augment_params import (ANGLE, BRIGHTNESS, CONTRAST, CUTOUT_H, CUTOUT_SIZE_H, FLIP,
                                IDENTITY_ROW, SATURATION, SCALE_H, SCALE_W, SHIFT_H, SHIFT_W)
 
 pytestmark = pytest.mark.usefixtures("single_thread")

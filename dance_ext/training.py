@@ -1,64 +1,31 @@
 """Training-loop pieces shared by evaluation (evaluate.py) and expert pretraining
-(experts.py): CutMix, one epoch with per-sample DSA, test accuracy, seeding.
+(experts.py): CutMix, one epoch with per-sample DSA, test accuracy, normalisation.
 
 Every random draw comes from an explicit CPU ``torch.Generator`` (shuffles, DSA rows,
-CutMix), so a run is a function of its seed; the official codes draw from unseeded
-global NumPy/torch state (ALGORITHMS.md §1.7, §5.11).
+CutMix), so a run is a function of its seed (utils.py).
 """
 from __future__ import annotations
 
 import math
 from typing import Callable
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 from . import ops
-from .augment import sample_params
+from .augment_params import sample_params
+from .checks import describe
 
 #: Batch of the test-accuracy pass. Inference only: ConvNet's instance norm (and any
 #: BatchNorm in eval mode) makes the result independent of it.
 TEST_BATCH = 512
 
 
-def resolve_device(device=None) -> torch.device:
-    """``device``, or CUDA when available, else the CPU."""
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(f"device: expected 'cpu', 'cuda', 'cuda:N' or a torch.device, got {device!r}") from exc
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device: {device} was asked for but torch has no usable CUDA device here "
-                         f"(torch {torch.__version__}); use device='cpu'")
-    return device
 
 
-def derive_seed(*keys: int) -> int:
-    """A 63-bit seed mixed from non-negative integer keys, e.g. (seed, purpose, run):
-    neighbouring seeds give unrelated streams."""
-    for k in keys:
-        if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 0:
-            raise ValueError(f"seed: expected a non-negative int, got {k!r}")
-    state = np.random.SeedSequence([int(k) for k in keys]).generate_state(2, dtype=np.uint32)
-    return (int(state[0]) << 31) ^ int(state[1])
 
 
-def make_generator(seed: int) -> torch.Generator:
-    gen = torch.Generator()
-    gen.manual_seed(seed)
-    return gen
 
-
-def seeded_network(build: Callable[[], torch.nn.Module], seed: int, device) -> torch.nn.Module:
-    """``build()`` under a private CPU RNG seeded with ``seed`` (PyTorch default init),
-    then moved to ``device``; the caller's global RNG state is left untouched."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = build()
-    return model.to(device)
 
 
 def cutmix(x: torch.Tensor, y: torch.Tensor, generator: torch.Generator | None = None):
@@ -73,9 +40,9 @@ def cutmix(x: torch.Tensor, y: torch.Tensor, generator: torch.Generator | None =
     modified. Python ``int`` throughout (the official ``np.int`` crashes on NumPy ≥ 1.24).
     """
     if not isinstance(x, torch.Tensor) or x.dim() != 4:
-        raise ValueError(f"x: expected a 4-D (N, C, H, W) tensor, got {_describe(x)}")
+        raise ValueError(f"x: expected a 4-D (N, C, H, W) tensor, got {describe(x)}")
     if not isinstance(y, torch.Tensor) or y.shape != (x.shape[0],):
-        raise ValueError(f"y: expected a label tensor of shape ({x.shape[0]},), got {_describe(y)}")
+        raise ValueError(f"y: expected a label tensor of shape ({x.shape[0]},), got {describe(y)}")
     n, _, height, width = x.shape
     lam = float(torch.rand((), generator=generator))
     perm = torch.randperm(n, generator=generator).to(x.device, non_blocking=True)
@@ -169,9 +136,3 @@ def normalizer(mean, std, channels: int, device) -> Callable[[torch.Tensor], tor
     if bool((std_t <= 0).any()):
         raise ValueError(f"std: expected positive values, got {std!r}")
     return lambda x: (x - mean_t) / std_t
-
-
-def _describe(t) -> str:
-    if isinstance(t, torch.Tensor):
-        return f"shape {tuple(t.shape)}, dtype {t.dtype}"
-    return type(t).__name__

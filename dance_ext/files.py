@@ -1,6 +1,7 @@
 """Crash-safe file writing (write beside the target, then rename over it) and safe reading."""
 from __future__ import annotations
 
+import hashlib
 import os
 import pickle
 import re
@@ -62,3 +63,42 @@ def load_tensors(path, arg: str, what: str):
         # the first sentence: torch appends paragraphs of advice
         detail = str(exc).split("\n")[0].split(". ")[0] if str(exc) else type(exc).__name__
         raise ValueError(f"{arg}: {path} is not a readable {what} (truncated or corrupt: {detail})") from exc
+
+
+def sha256_file(path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def sha256_tensors(*tensors: torch.Tensor, extra: bytes = b"") -> str:
+    """sha256 of the tensors' raw bytes in order (any dtype; numpy has no bfloat16), then ``extra``."""
+    digest = hashlib.sha256()
+    for t in tensors:
+        digest.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    digest.update(extra)
+    return digest.hexdigest()
+
+
+def write_files(folder, contents: dict[str, bytes], last: str | None = None) -> None:
+    """Write several files of one folder: every file is complete on disk under a temp name
+    before any is renamed into place, and ``last`` (the file that makes the folder valid,
+    e.g. a manifest) is removed first and renamed last, so an interruption never leaves a
+    valid-looking mix of old and new files."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    temps = {}
+    try:
+        for name, content in contents.items():
+            temps[name] = temp_path(folder, name)
+            Path(temps[name]).write_bytes(content)
+        if last is not None and (folder / last).exists():
+            os.remove(folder / last)
+        for name in sorted(temps, key=lambda n: n == last):
+            os.replace(temps[name], folder / name)
+    finally:
+        for tmp in temps.values():
+            if os.path.exists(tmp):
+                os.unlink(tmp)
