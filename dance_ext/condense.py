@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from . import ops
 from .augment_params import sample_params
 from .data import ClassData
-from .models import default_init_bounds, flatten_parameters_, get_network
+from .models import default_init_bounds, flatten_parameters_, get_network, reinit_
 from .presets import CondenseConfig
 from .signals import stop_on_signals
 from .synthetic import decode, initial_images
@@ -117,9 +117,7 @@ class Condenser:
             self.encoder = get_network(c.arch, data.channels, self.num_classes, data.image_size, c.width, c.depth)
             self.encoder = self.encoder.to(self.device, self.dtype)
             self.encoder_flat = flatten_parameters_(self.encoder)
-            low, high = default_init_bounds(self.encoder)
-            self.init_low = low.to(self.device, self.dtype)
-            self.init_span = (high - low).to(self.device, self.dtype)
+            self.init_bounds = tuple(b.to(self.device, self.dtype) for b in default_init_bounds(self.encoder))
         # parameter rows are sliced to this process's classes; the expert's labels stay global
         local = torch.arange(self.local_classes, device=self.device)
         self.real_class_index = local.repeat_interleave(self.n_real)
@@ -193,7 +191,7 @@ class Condenser:
                 self.pool.expert_(self.expert_flat, draws.expert)
             else:
                 # PyTorch's default init is elementwise uniform: one fused op for the whole network
-                torch.addcmul(self.init_low, self.init_span, draws.network_noise, out=self.encoder_flat)
+                reinit_(self.encoder_flat, self.init_bounds, uniform=draws.network_noise)
 
     # ---- the pieces of one step ------------------------------------------------------
     def decoded_normalized(self, pick: torch.Tensor | None) -> torch.Tensor:

@@ -4,9 +4,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 
-import numpy as np
 import torch
 
+from ..checks import describe
 from ..utils import resolve_device
 
 
@@ -26,9 +26,9 @@ class ClassData:
         x, y = self.images, self.labels
         if not isinstance(x, torch.Tensor) or x.dtype != torch.float32 or x.dim() != 4:
             raise TypeError("images: expected a float32 tensor (N, C, H, W) in [0, 1]; got "
-                            f"{_describe_value(x)} (as_class_data converts arrays and uint8)")
+                            f"{describe(x)} (as_class_data converts arrays and uint8)")
         if not isinstance(y, torch.Tensor) or y.dtype != torch.int64 or y.dim() != 1:
-            raise TypeError(f"labels: expected an int64 tensor (N,), got {_describe_value(y)}")
+            raise TypeError(f"labels: expected an int64 tensor (N,), got {describe(y)}")
         _require_data(x, "images")
         _require_data(y, "labels")
         if x.shape[0] == 0:
@@ -90,7 +90,7 @@ class ClassData:
 
     def _check_pixels(self, x, what: str):
         if not isinstance(x, torch.Tensor) or not x.is_floating_point():
-            raise TypeError(f"x: {what} expects a floating tensor, got {_describe_value(x)}")
+            raise TypeError(f"x: {what} expects a floating tensor, got {describe(x)}")
         if x.dim() < 3 or x.shape[-3] != self.channels:
             raise ValueError(f"x: {what} expects (..., {self.channels}, H, W), got shape "
                              f"{tuple(x.shape)}")
@@ -144,12 +144,6 @@ class ClassData:
         c, h, w = self.images.shape[1:]
         return (f"{self.name}: {len(self)} images, {c}x{h}x{w}, {self.num_classes} classes, "
                 f"{int(counts.min())}-{int(counts.max())} per class")
-
-
-def _describe_value(v) -> str:
-    if isinstance(v, (torch.Tensor, np.ndarray)):
-        return f"{type(v).__name__} of dtype {v.dtype} and shape {tuple(v.shape)}"
-    return type(v).__name__
 
 
 def _require_data(t: torch.Tensor, arg: str) -> None:

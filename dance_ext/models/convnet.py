@@ -4,7 +4,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .common import _choice, _Net, _positive_int
+from ..checks import positive_int
+from .common import _choice, _Net
 
 NORMS = ("instancenorm", "batchnorm", "layernorm", "groupnorm", "none")
 ACTS = ("relu", "sigmoid", "leakyrelu", "swish")
@@ -45,8 +46,8 @@ class ConvNet(_Net):
         super().__init__()
         h, w = self._set_io(channels, num_classes, image_size)
         size_text = f"{h}x{w}"
-        width = _positive_int("width", width)
-        depth = _positive_int("depth", depth)
+        width = positive_int("width", width)
+        depth = positive_int("depth", depth)
         _choice("act", act, ACTS)
         _choice("norm", norm, NORMS)
         _choice("pool", pool, POOLS)

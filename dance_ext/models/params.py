@@ -86,8 +86,9 @@ def default_init_bounds(model: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def reinit_(flat: torch.Tensor, bounds: tuple[torch.Tensor, torch.Tensor],
-            generator: torch.Generator | None = None) -> torch.Tensor:
-    """In place: flat <- low + (high - low) * U[0, 1), one ``torch.rand`` on flat's device (no sync).
+            generator: torch.Generator | None = None, uniform: torch.Tensor | None = None) -> torch.Tensor:
+    """In place: flat <- low + (high - low) * U[0, 1), one ``torch.rand`` on flat's device (no sync),
+    or with the given ``uniform`` draws (flat's shape; the condensation loop draws them ahead).
 
     With ``bounds = default_init_bounds(model)`` this redraws a fresh default-initialised network.
     """
@@ -106,6 +107,7 @@ def reinit_(flat: torch.Tensor, bounds: tuple[torch.Tensor, torch.Tensor],
     if generator is not None and generator.device.type != flat.device.type:
         raise ValueError(f"generator: must be on flat's device type {flat.device.type!r}, "
                          f"got {generator.device.type!r}")
-    u = torch.rand(flat.shape, generator=generator, dtype=flat.dtype, device=flat.device)
+    u = torch.rand(flat.shape, generator=generator, dtype=flat.dtype, device=flat.device) if uniform is None \
+        else uniform
     torch.addcmul(low, high - low, u, out=flat)
     return flat

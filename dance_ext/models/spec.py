@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from .common import _image_size, _positive_int
+from ..checks import hw, positive_int
 from .convnet import ConvNet
 from .zoo import MLP, VGG11, AlexNet, LeNet, ResNet18
 
@@ -61,21 +61,21 @@ def network_spec(arch: str, channels: int, num_classes: int, image_size, width: 
     Other nets take no width/depth: they must be left at 128 (or None) / None, and are stored as None.
     """
     name = _canonical_arch(arch)
-    _positive_int("channels", channels)
-    _positive_int("num_classes", num_classes)
-    h, w = _image_size(image_size)
+    positive_int("channels", channels)
+    positive_int("num_classes", num_classes)
+    h, w = hw(image_size)
     if name in _CONVNET_VARIANTS:
         fixed = _CONVNET_VARIANTS[name]
         if "width" in fixed:
             if width not in (None, 128, fixed["width"]):
                 raise ValueError(f"width: arch {name!r} fixes width={fixed['width']}, got width={width}")
             width = fixed["width"]
-        width = _positive_int("width", 128 if width is None else width)
+        width = positive_int("width", 128 if width is None else width)
         if "depth" in fixed:
             if depth not in (None, fixed["depth"]):
                 raise ValueError(f"depth: arch {name!r} fixes depth={fixed['depth']}, got depth={depth}")
             depth = fixed["depth"]
-        depth = _positive_int("depth", default_depth(h, w) if depth is None else depth)
+        depth = positive_int("depth", default_depth(h, w) if depth is None else depth)
     else:
         if width not in (None, 128) or depth is not None:
             raise ValueError(f"width/depth: only the ConvNet family takes them; arch {name!r} got "

@@ -1,0 +1,29 @@
+"""What the subcommands share: the embedded default dataset, the quick evaluation budget,
+the ``--set KEY=VALUE`` parser and the flags every command takes."""
+from __future__ import annotations
+
+import argparse
+import ast
+
+DEFAULT_DATASET = "digits"
+# the quick preset's evaluation budget (the protocols' own: 1000/1500 epochs, width 128)
+QUICK_EVAL_EPOCHS, QUICK_EVAL_WIDTH = 300, 32
+
+
+def setting(text: str) -> tuple[str, object]:
+    """``KEY=VALUE`` with VALUE a Python literal (a plain string otherwise); never runs code."""
+    key, sep, value = text.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"--set: expected KEY=VALUE, got {text!r}")
+    try:
+        parsed = ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        parsed = value
+    return key.strip(), parsed
+
+
+def add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--root", help="folder holding the dataset files (for names other than digits)")
+    p.add_argument("--device", help="cpu, cuda, cuda:1 … (default: cuda if available)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")

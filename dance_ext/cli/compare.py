@@ -1,0 +1,38 @@
+"""`dance-ext compare`: methods side by side over seeds, as a table."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .common import DEFAULT_DATASET, QUICK_EVAL_EPOCHS, QUICK_EVAL_WIDTH, add_common
+
+HELP = "random vs DM vs DANCE over seeds: a table of accuracies"
+
+
+def add_arguments(p) -> None:
+    p.add_argument("dataset", nargs="?", default=DEFAULT_DATASET)
+    p.add_argument("--methods", nargs="+", default=["random", "dm", "dance"])
+    p.add_argument("--ipc", type=int, nargs="+", default=[1, 10])
+    p.add_argument("--seeds", type=int, default=3, help="number of seeds (0 … n−1)")
+    p.add_argument("--budget", type=float, help="in (0, 1]: scale the preset down (default 1)")
+    p.add_argument("--preset", choices=["paper", "quick"], default="quick")
+    p.add_argument("--eval-epochs", type=int, default=QUICK_EVAL_EPOCHS)
+    p.add_argument("--eval-width", type=int, default=QUICK_EVAL_WIDTH, help="evaluation ConvNet width")
+    p.add_argument("--protocol", choices=["dm", "dance"], default="dance")
+    p.add_argument("--json", help="also write the rows to this JSON file")
+    add_common(p)
+
+
+def handle(args) -> int:
+    from ..compare import compare, markdown_table
+    from ..files import atomic_write
+
+    rows = compare(args.dataset, args.dataset, methods=args.methods, ipcs=args.ipc,
+                   seeds=range(args.seeds), preset=args.preset, protocol=args.protocol,
+                   eval_epochs=args.eval_epochs, eval_width=args.eval_width, device=args.device,
+                   progress=not args.no_progress, root=args.root, budget=args.budget)
+    print(markdown_table(rows))
+    if args.json:
+        text = json.dumps(rows, indent=2)
+        atomic_write(Path(args.json), lambda tmp: Path(tmp).write_text(text))
+    return 0
