@@ -1,5 +1,5 @@
 """Timing baseline for bench_iteration: one DANCE and one DM outer iteration done the way
-the official scripts do them (ALGORITHMS.md §1.3, §3.5, §5), on dance_ext's data
+the official scripts do them (docs/ALGORITHMS.md §1.3, §3.5, §5), on dance_ext's data
 structures but with none of its fixes.
 
 DANCE (per iteration): expert k drawn with Python ``random``; its init and trained state

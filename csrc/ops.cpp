@@ -4,7 +4,7 @@
 #include <torch/library.h>
 
 TORCH_LIBRARY(dance_ext, m) {
-  // y = augment(x) with one 13-column parameter row per sample (DESIGN.md §4).
+  // y = augment(x) with one 13-column parameter row per sample (docs/ARCHITECTURE.md, "The op parameter contract").
   m.def("siamese_augment(Tensor x, Tensor params, Tensor? index) -> Tensor");
   // The op is linear in x, so its backward needs only the parameters.
   m.def("siamese_augment_backward(Tensor grad_y, Tensor params, Tensor? index) -> Tensor");

@@ -2,10 +2,10 @@
 
 Kernels never draw random numbers: this module turns a strategy string and a
 ``torch.Generator`` into a float32 parameter tensor of shape (P, 13), one row per
-parameter set, in the column layout of DESIGN.md §4 (``PARAM_COLUMNS``). The op
+parameter set, in the column layout of docs/ARCHITECTURE.md, "The op parameter contract" (``PARAM_COLUMNS``). The op
 ``dance_ext.ops.siamese_augment`` (and its oracle in ``reference.py``) applies them.
 
-Two conventions (ALGORITHMS.md §2):
+Two conventions (docs/ALGORITHMS.md §2):
 
 * ``"vico"`` (DM, VICO-UoE code): one op is chosen uniformly among the strategy's
   tokens and only that op is applied.

@@ -58,7 +58,7 @@ def markdown_table(rows: list[dict]) -> str:
     return _pivot(rows, "method", "ipc", lambda i: f"ipc {i}", sort_columns=True)
 
 
-# DANCE Table 1 (ALGORITHMS.md §4.1), ConvNet-3, IPC 1 / 10 / 50: the papers' numbers, shown
+# DANCE Table 1 (docs/ALGORITHMS.md §4.1), ConvNet-3, IPC 1 / 10 / 50: the papers' numbers, shown
 # beside ours in their own columns, never in place of a measurement
 PAPER_TABLE1 = {
     "fashion-mnist": {"random": (51.4, 73.8, 82.5), "herding": (67.0, 71.1, 71.9), "dm": (70.7, 83.5, 88.1),

@@ -1,5 +1,5 @@
 """Settings of a condensation run: the papers' per-(dataset, ipc, method) values
-(ALGORITHMS.md §1.5, §3.8) and a CPU-sized "quick" preset, both scalable by a ``budget``.
+(docs/ALGORITHMS.md §1.5, §3.8) and a CPU-sized "quick" preset, both scalable by a ``budget``.
 
 ``budget`` b in (0, 1] shrinks a preset for machines without a GPU (b = 1: unchanged):
 

@@ -1,6 +1,6 @@
 """Pure-PyTorch oracles of the custom ops.
 
-These follow the official code's op-by-op formulas (ALGORITHMS.md §2.3) with plain
+These follow the official code's op-by-op formulas (docs/ALGORITHMS.md §2.3) with plain
 torch operations, so autograd gives their gradients. They are the ground truth of the
 tests, the baseline of the benchmarks, and the fallback when the compiled extension
 lacks an op.
@@ -79,7 +79,7 @@ def cutout(x, p):
 
 
 def siamese_augment(x: torch.Tensor, params: torch.Tensor, index: torch.Tensor | None = None) -> torch.Tensor:
-    """Apply one parameter row per sample in the fused order of DESIGN.md §4:
+    """Apply one parameter row per sample in the fused order of docs/ARCHITECTURE.md, "The op parameter contract":
     flip → brightness → saturation → contrast → scale/rotate → crop → cutout."""
     p = expand_params(params, index, x.shape[0])
     x = flip(x, p)

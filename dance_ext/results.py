@@ -91,7 +91,7 @@ class CondenseResult:
 
     def decoded(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The training set the condensed images stand for: with multi-formation factor f,
-        every stored image decodes to f² images (ALGORITHMS.md §3.4)."""
+        every stored image decodes to f² images (docs/ALGORITHMS.md §3.4)."""
         f = self.factor
         return decode(self.images, f), self.labels.repeat_interleave(f * f)
 

@@ -29,7 +29,7 @@ TEST_BATCH = 512
 
 
 def cutmix(x: torch.Tensor, y: torch.Tensor, generator: torch.Generator | None = None):
-    """CutMix one batch (ALGORITHMS.md §3.3): returns ``(x_mixed, y, y_perm, ratio)``.
+    """CutMix one batch (docs/ALGORITHMS.md §3.3): returns ``(x_mixed, y, y_perm, ratio)``.
 
     λ ~ Beta(1, 1) = U[0, 1), r = √(1−λ). As in the official ``rand_bbox`` (whose
     variable names call dim 2 "W"), the box spans rows ``[c_h − ⌊H·r⌋//2, c_h + ⌊H·r⌋//2)``

@@ -1,5 +1,5 @@
 """The class-batched loop against a plain sequential implementation of the official
-algorithms (ALGORITHMS.md §1.3, §3.5): per-class loop, torch.optim.SGD with momentum,
+algorithms (docs/ALGORITHMS.md §1.3, §3.5): per-class loop, torch.optim.SGD with momentum,
 reference ops. Both consume the same random draws, so they must agree to float64
 round-off over several iterations."""
 import pytest

@@ -1,4 +1,4 @@
-"""Recipes and what they stand on: the paper presets per dataset (ALGORITHMS.md §1.5, §3.8),
+"""Recipes and what they stand on: the paper presets per dataset (docs/ALGORITHMS.md §1.5, §3.8),
 the budget knob, the herding baseline, figures, and python/reproduce.py end to end on digits
 at a CI-sized budget."""
 import importlib.util

@@ -1,5 +1,5 @@
 """The oracles themselves: each DSA op of reference.py against a direct, loop-level
-implementation of its formula (ALGORITHMS.md §2.3), gradients by gradcheck, and the
+implementation of its formula (docs/ALGORITHMS.md §2.3), gradients by gradcheck, and the
 parameter sampling of both conventions (op frequencies and ranges, §2.1–2.4)."""
 import math
 

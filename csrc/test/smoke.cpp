@@ -6,7 +6,7 @@
 
 int main() {
   const auto x = torch::rand({2, 3, 8, 8});
-  // identity parameter row (DESIGN.md §4): flip 0, scale 1 1, angle 0, shifts 0, brightness 0,
+  // identity parameter row (docs/ARCHITECTURE.md, "The op parameter contract"): flip 0, scale 1 1, angle 0, shifts 0, brightness 0,
   // saturation 1, contrast 1, no cutout
   const auto params = torch::tensor({0.f, 1.f, 1.f, 0.f, 0.f, 0.f, 0.f, 1.f, 1.f, 0.f, 0.f, 0.f, 0.f}).view({1, 13});
   auto augment = c10::Dispatcher::singleton()

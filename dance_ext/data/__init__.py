@@ -2,7 +2,7 @@
 
 Everything becomes a :class:`ClassData`: float32 images in [0, 1] pixel space (N, C, H, W),
 int64 labels, the dataset's normalisation statistics and per-class index tables. Images
-stay in pixel space (DANCE's convention, ALGORITHMS.md §3.2); ``normalize`` applies the
+stay in pixel space (DANCE's convention, docs/ALGORITHMS.md §3.2); ``normalize`` applies the
 statistics where a network sees them.
 
 Sources: the built-in names of ``load_dataset`` (sklearn digits offline; MNIST /

@@ -16,7 +16,7 @@ SPLITS = ("train", "test")
 
 _IMAGENET_STATS = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 
-# (mean, std) per channel, by canonical dataset name (ALGORITHMS.md §1.1). Readers add their
+# (mean, std) per channel, by canonical dataset name (docs/ALGORITHMS.md §1.1). Readers add their
 # datasets' entries; these two are listed before a reader exists for them.
 DATASET_STATS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
     "tinyimagenet": _IMAGENET_STATS,

@@ -1,4 +1,4 @@
-"""Network family: the DM / DANCE ConvNet (ALGORITHMS.md §1.4, §3.10), the cross-architecture
+"""Network family: the DM / DANCE ConvNet (docs/ALGORITHMS.md §1.4, §3.10), the cross-architecture
 evaluation nets of the DM repo, and flat-parameter helpers for fresh random networks (DM) and
 middle-encoder interpolation (DANCE).
 

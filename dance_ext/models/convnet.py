@@ -1,4 +1,4 @@
-"""The DM / DANCE ConvNet (ALGORITHMS.md §1.4, §3.10) and its norm / activation / pooling options."""
+"""The DM / DANCE ConvNet (docs/ALGORITHMS.md §1.4, §3.10) and its norm / activation / pooling options."""
 from __future__ import annotations
 
 import torch

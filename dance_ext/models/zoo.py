@@ -1,4 +1,4 @@
-"""Cross-architecture evaluation nets (DM repo networks.py, ALGORITHMS.md §1.4). The originals are
+"""Cross-architecture evaluation nets (DM repo networks.py, docs/ALGORITHMS.md §1.4). The originals are
 sized for 28x28 (1 channel) / 32x32 (3 channels); the rules below keep them identical there and
 make them work at any size from 8 to 128 px (see each class docstring)."""
 from __future__ import annotations
