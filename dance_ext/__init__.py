@@ -7,7 +7,7 @@
 """
 import os
 
-__version__ = "0.1.0"
+from .version import __version__
 
 # MKL's matrix products (Linear layers: DANCE's expert, the evaluation networks) otherwise
 # round differently for differently aligned buffers, which breaks bit-identical CPU runs
