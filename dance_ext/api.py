@@ -2,7 +2,9 @@
 checked, get the experts, build the Condenser, run it, package the result."""
 from __future__ import annotations
 
+import contextlib
 import time
+from pathlib import Path
 
 import torch
 
@@ -11,6 +13,7 @@ from .baselines import herding_images
 from .condense import Condenser, class_block
 from .data import ClassData, as_class_data
 from .experts import ExpertPool, as_expert_pool, cached_store, obtain_experts
+from .folders import DirectoryLock, remove_stale_temps
 from .models import network_spec
 from .results import CondenseResult
 from .synthetic import initial_images
@@ -58,39 +61,33 @@ def _condense(train, ipc, method, experts, iterations, preset, device, seed, che
     started = time.perf_counter()
     data = as_class_data(train, split="train", root=root, device=device)
     config = presets.resolve(method, preset, data.name, ipc, data.image_size, {"iterations": iterations, **overrides})
-    _check_run(data, config, seed, checkpoint_every)
+    _check_run(data, config, seed, checkpoint_every, checkpoint_dir, resume)
     topology, block = _topology(config, device, data.num_classes, distributed)
     progress = progress and topology.rank == 0
     generator = torch.Generator(device=device).manual_seed(seed)
-    meta = _meta(data, config, seed, device, topology.world_size, block)
+    meta = _meta(data, config, preset or "paper", seed, device, topology.world_size, block)
     labels = torch.arange(data.num_classes).repeat_interleave(config.ipc)
     if config.method in presets.SELECTIONS:  # real subsets: no optimisation
         images = _select(data, config, experts, seed, generator, meta)
         meta["seconds"] = time.perf_counter() - started
         return CondenseResult(images.cpu(), labels, meta)
 
-    resume_from = _check_checkpoints(checkpoint_dir, topology, resume)
-    pool = None
-    if config.method == "dance":
-        pool = _experts(experts, train, data, config, seed, device, progress, topology)
-        meta["experts"] = {"path": str(pool.path) if getattr(pool, "path", None) else None,
-                           "num_pretrained": pool.num_experts, "spec": pool.spec}
-        meta["network"] = pool.spec
-    classes = topology.classes(data.num_classes)
-    condenser = Condenser(data, config, generator, pool, classes, block)
-    meta.update(batch_real_used=condenser.n_real, syn_per_class_used=condenser.n_syn)
-    on_checkpoint = None
-    if checkpoint_dir is not None:
-        identity = ckpt.run_identity(data, config, seed, pool, classes, topology.world_size)
-        path = ckpt.path_for(checkpoint_dir, topology.rank, topology.world_size)
-        if resume_from is not None:
-            condenser.load_state_dict(ckpt.load(resume_from, identity))
-
-        def on_checkpoint(c: Condenser):
-            ckpt.save(path, identity, c.state_dict())
-            return path
-    condenser.run(config.iterations, on_checkpoint=on_checkpoint, checkpoint_every=checkpoint_every,
-                  progress=progress)
+    with contextlib.ExitStack() as held:
+        resumed = _check_checkpoints(checkpoint_dir, topology, resume, config.iterations, held)
+        pool = None
+        if config.method == "dance":
+            pool = _experts(experts, train, data, config, seed, device, progress, topology)
+            meta["experts"] = {"path": str(pool.path) if getattr(pool, "path", None) else None,
+                               "num_pretrained": pool.num_experts, "spec": pool.spec}
+            meta["network"] = pool.spec
+        classes = topology.classes(data.num_classes)
+        condenser = Condenser(data, config, generator, pool, classes, block)
+        meta.update(batch_real_used=condenser.n_real, syn_per_class_used=condenser.n_syn)
+        on_checkpoint = None
+        if checkpoint_dir is not None:
+            on_checkpoint = _checkpointing(checkpoint_dir, resumed, condenser, topology, seed, pool)
+        condenser.run(config.iterations, on_checkpoint=on_checkpoint, checkpoint_every=checkpoint_every,
+                      progress=progress)
     images, history = condenser.images(), condenser.history
     if topology.distributed:
         images, history = parallel.all_gather_rows(images), parallel.sum_history(history)
@@ -98,8 +95,9 @@ def _condense(train, ipc, method, experts, iterations, preset, device, seed, che
     return CondenseResult(images.cpu(), labels, meta, history=history)
 
 
-def _check_run(data: ClassData, config: presets.CondenseConfig, seed, checkpoint_every) -> None:
-    """What presets.resolve cannot see: the data's class sizes, the seed, the checkpoint cadence."""
+def _check_run(data: ClassData, config: presets.CondenseConfig, seed, checkpoint_every, checkpoint_dir,
+               resume) -> None:
+    """What presets.resolve cannot see: the data's class sizes, the seed, the checkpoints."""
     counts = data.class_counts()
     # noise init still samples real batches of every class
     needed = 1 if config.init == "noise" else config.ipc * (config.factor ** 2 if config.init == "mix" else 1)
@@ -114,6 +112,8 @@ def _check_run(data: ClassData, config: presets.CondenseConfig, seed, checkpoint
         raise TypeError(f"seed: expected an int, got {type(seed).__name__}")
     if checkpoint_every is not None and (not isinstance(checkpoint_every, int) or checkpoint_every < 1):
         raise ValueError(f"checkpoint_every: expected a positive int or None, got {checkpoint_every!r}")
+    if resume and checkpoint_dir is None:
+        raise ValueError("resume: needs checkpoint_dir (--checkpoint-dir), the folder of the run to continue")
 
 
 def _topology(config, device, num_classes: int, distributed: bool) -> tuple[parallel.Topology, int]:
@@ -124,9 +124,10 @@ def _topology(config, device, num_classes: int, distributed: bool) -> tuple[para
     return parallel.topology(num_classes, block), block
 
 
-def _meta(data: ClassData, config: presets.CondenseConfig, seed: int, device, world_size: int, block: int) -> dict:
+def _meta(data: ClassData, config: presets.CondenseConfig, preset: str, seed: int, device, world_size: int,
+          block: int) -> dict:
     meta = config.to_dict()
-    meta.update(dataset=data.name, num_classes=data.num_classes, channels=data.channels,
+    meta.update(preset=preset, dataset=data.name, num_classes=data.num_classes, channels=data.channels,
                 image_size=list(data.image_size), mean=list(data.mean), std=list(data.std),
                 num_train=int(data.labels.numel()), seed=seed, device=str(device),
                 torch_version=torch.__version__, dance_ext_version=__version__,
@@ -145,14 +146,45 @@ def _select(data: ClassData, config, experts, seed: int, generator, meta: dict) 
     return images
 
 
-def _check_checkpoints(checkpoint_dir, topology: parallel.Topology, resume: bool):
-    """The checkpoint to continue (None: start afresh), checked before any work."""
+def _check_checkpoints(checkpoint_dir, topology: parallel.Topology, resume: bool, iterations: int,
+                       held: contextlib.ExitStack):
+    """Before any work: lock the folder for this run, clear what interrupted writes left, and
+    read and verify the checkpoint to continue (None: start afresh). Under torch.distributed
+    every rank learns whether all ranks passed, so none waits for a rank that refused."""
     if checkpoint_dir is None:
         return None
-    resume_from = ckpt.check_before_start(checkpoint_dir, topology.rank, topology.world_size, resume)
-    if topology.distributed:
-        parallel.barrier()  # every rank has looked before any rank writes its checkpoint
-    return resume_from
+    try:
+        if topology.rank == 0:  # one lock per run: the ranks of one launch share the folder
+            held.enter_context(DirectoryLock(checkpoint_dir, "checkpoint_dir"))
+            remove_stale_temps(checkpoint_dir)
+        path = ckpt.check_before_start(checkpoint_dir, topology.rank, topology.world_size, resume)
+        resumed = None if path is None else (path, ckpt.read(path))
+        if resumed is not None and resumed[1]["iteration"] > iterations:
+            raise ValueError(f"iterations: the checkpoint {path} is at iteration {resumed[1]['iteration']}, past the "
+                             f"{iterations} asked; ask for at least that many, or use another checkpoint_dir")
+        failed = None
+    except ValueError as exc:
+        failed = exc
+    if topology.distributed and not parallel.all_ranks_ok(failed is None) and failed is None:
+        raise ValueError("checkpoint_dir: another rank refused the checkpoint folder (its error is in its log)")
+    if failed is not None:
+        raise failed
+    return resumed
+
+
+def _checkpointing(checkpoint_dir, resumed, condenser: Condenser, topology: parallel.Topology, seed: int, pool):
+    """Continue ``resumed`` (path, content) if given; returns the loop's checkpoint writer."""
+    data = condenser.data
+    identity = ckpt.run_identity(data.content_sha256(), data, condenser.config, seed, pool, condenser.classes,
+                                 topology.world_size)
+    if resumed is not None:
+        condenser.load_state_dict(ckpt.state_for(resumed[1], resumed[0], identity))
+    path = ckpt.path_for(checkpoint_dir, topology.rank, topology.world_size)
+
+    def on_checkpoint(c: Condenser) -> Path:
+        ckpt.save(path, identity, c.state_dict())
+        return path
+    return on_checkpoint
 
 
 def _experts(experts, train, data: ClassData, config, seed: int, device, progress: bool,

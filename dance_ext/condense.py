@@ -11,6 +11,7 @@ device, and networks are frozen.
 from __future__ import annotations
 
 import contextlib
+import math
 import signal
 import sys
 from dataclasses import dataclass, field
@@ -118,6 +119,12 @@ class Condenser:
             self.encoder = self.encoder.to(self.device, self.dtype)
             self.encoder_flat = flatten_parameters_(self.encoder)
             self.init_bounds = tuple(b.to(self.device, self.dtype) for b in default_init_bounds(self.encoder))
+        batch_norms = [type(m).__name__ for net in (self.encoder, getattr(self, "expert", None)) if net is not None
+                       for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+        if batch_norms:
+            raise ValueError(f"arch: the network has {batch_norms[0]} layers, whose outputs depend on the batch; "
+                             "the class-batched, memory-chunked loop is exact only for per-sample normalisation "
+                             "(e.g. ConvNet's instance norm); choose a network without BatchNorm")
         # parameter rows are sliced to this process's classes; the expert's labels stay global
         local = torch.arange(self.local_classes, device=self.device)
         self.real_class_index = local.repeat_interleave(self.n_real)
@@ -310,10 +317,12 @@ class Condenser:
                 done = self.iteration == iterations
                 if self.iteration % log_every == 0 or done:
                     row = self._log_row(inner, calib)
+                    self._check_finite(row)
                     bar.set_postfix({k: f"{v:.4g}" for k, v in row.items() if k != "iteration" and v is not None})
                     if on_log is not None:
                         on_log(row)
                 if on_checkpoint is not None and (self.iteration % every == 0 or done):
+                    self._check_finite()  # a diverged state never overwrites the last good checkpoint
                     on_checkpoint(self)
         bar.close()
         if stop:
@@ -321,6 +330,15 @@ class Condenser:
             tqdm.write(f"dance-ext: {signal.Signals(stop.signal).name} received: iteration {self.iteration} "
                        f"saved to {where}; continue with resume=True (--resume)", file=sys.stderr)
             stop.reraise()
+
+    def _check_finite(self, row: dict | None = None) -> None:
+        """Stop a diverged run at the next log or checkpoint interval, naming the likely setting."""
+        losses = [v for k, v in (row or {}).items() if k != "iteration" and v is not None]
+        if all(math.isfinite(v) for v in losses) and bool(torch.isfinite(self.syn).all()):
+            return
+        raise ValueError(f"lr_img: the run diverged by iteration {self.iteration} (NaN or inf in the synthetic "
+                         f"images or the loss) with lr_img={self.config.lr_img}; lower lr_img (or check the "
+                         "experts and the data); the last checkpoint written before it stays")
 
     def _log_row(self, inner: torch.Tensor, calib: torch.Tensor | None) -> dict:
         """Per-class losses as the official log prints them (this process's share of the sum

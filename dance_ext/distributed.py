@@ -127,6 +127,13 @@ def sum_history(history: list[dict]) -> list[dict]:
             for row, sums in zip(history, total.tolist())]
 
 
+def all_ranks_ok(ok: bool) -> bool:
+    """Whether every rank passed a check (each rank contributes its own verdict)."""
+    flag = torch.tensor([1 if ok else 0], dtype=torch.int64, device=_comm_device())
+    dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+    return bool(flag.item())
+
+
 def barrier() -> None:
     dist.barrier()
 

@@ -32,7 +32,8 @@ from tqdm.auto import tqdm
 from .augment_params import PRETRAIN_STRATEGY
 from .checks import hw, positive_int
 from .data import as_class_data
-from .files import check_output_dir, sha256_file, sha256_tensors, write_files
+from .files import sha256_file, write_files
+from .folders import check_output_dir
 from .models import build_network, flatten_parameters_, network_spec
 from .training import accuracy, train_epoch
 from .utils import derive_seed, make_generator, resolve_device, seeded_network
@@ -83,10 +84,11 @@ def pretrain_experts(train, num: int = 5, epochs: int = 60, out: str = "experts/
     tensors: dict[str, torch.Tensor] = {}
     records = [_train_expert(i, settings, data, test_data, tensors, device, progress)
                for i in tqdm(range(num), desc="experts", disable=not progress)]
+    _refuse_failed_training(tensors, records, data.num_classes)
     weights = save_safetensors(tensors)
     manifest = {
         "format": FORMAT, "format_version": FORMAT_VERSION,
-        "dataset": data.name, "data_sha256": data_fingerprint(data), "num_classes": data.num_classes,
+        "dataset": data.name, "data_sha256": data.content_sha256(), "num_classes": data.num_classes,
         "channels": data.channels, "image_size": list(hw(data.image_size)),
         "mean": list(map(float, data.mean)), "std": list(map(float, data.std)),
         "num_experts": num, **settings, "momentum": MOMENTUM, "weight_decay": WEIGHT_DECAY,
@@ -97,6 +99,19 @@ def pretrain_experts(train, num: int = 5, epochs: int = 60, out: str = "experts/
     write_files(out, {WEIGHTS_FILE: weights, MANIFEST_FILE: json.dumps(manifest, indent=2).encode()},
                 last=MANIFEST_FILE)
     return ExpertPool.load(out, device=device)
+
+
+def _refuse_failed_training(tensors: dict, records: list, num_classes: int) -> None:
+    """Nothing is stored from a pretraining that diverged or learned nothing."""
+    broken = sorted({k.split(".")[1] for k, t in tensors.items() if not bool(torch.isfinite(t).all())})
+    if broken:
+        raise ValueError(f"lr: experts {', '.join(broken)} ended with NaN or inf weights (training diverged); "
+                         "lower lr; nothing was written")
+    chance = 100.0 / num_classes
+    stuck = [r["index"] for r in records if r["test_accuracy"] is not None and r["test_accuracy"] <= chance + 1e-9]
+    if stuck:
+        raise ValueError(f"epochs: experts {stuck} reached only chance test accuracy ({chance:.1f} %); train longer "
+                         "(epochs) or check lr and the data; nothing was written")
 
 
 def _milestones(epochs: int) -> list[int]:
@@ -211,6 +226,9 @@ class ExpertPool:
             extra, lost = sorted(set(tensors) - expected), sorted(expected - set(tensors))
             raise ValueError(f"{weights_path!r}: tensor names do not match the manifest's network and "
                              f"{num} experts (missing {lost[:5]}, unexpected {extra[:5]})")
+        if not all(bool(torch.isfinite(t).all()) for t in tensors.values()):
+            raise ValueError(f"{weights_path!r}: holds NaN or inf weights; these experts cannot serve "
+                             "condensation (pretrain them again)")
         for key, t in tensors.items():
             name = key.split(".", 2)[2]
             if tuple(t.shape) != shapes[name]:
@@ -305,14 +323,9 @@ def cache_root() -> Path:
     return Path(os.environ.get("DANCE_EXT_CACHE", Path.home() / ".cache" / "dance_ext"))
 
 
-def data_fingerprint(data) -> str:
-    """sha256 of a ClassData's pixels and labels: binds a store (or a run) to its data."""
-    return sha256_tensors(data.images, data.labels)
-
-
 def cached_store(data, settings: dict) -> Path:
     """The cache folder for experts of ``settings`` on ``data`` (content-addressed)."""
-    key = json.dumps({"data": data_fingerprint(data), **settings}, sort_keys=True, default=str)
+    key = json.dumps({"data": data.content_sha256(), **settings}, sort_keys=True, default=str)
     return cache_root() / "experts" / f"{data.name}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
 
 
@@ -323,7 +336,7 @@ def obtain_experts(store, data, *, num: int, epochs: int, batch_size: int, arch:
     store = Path(store)
     wanted = {"num_experts": num, "epochs": epochs, "batch_size": batch_size, "seed": seed,
               "network": network_spec(arch, data.channels, data.num_classes, data.image_size, width, depth),
-              "data_sha256": data_fingerprint(data)}
+              "data_sha256": data.content_sha256()}
     if not (store / MANIFEST_FILE).exists():
         return pretrain_experts(data, num=num, epochs=epochs, out=store, arch=arch, test=test, seed=seed,
                                 device=device, batch_size=batch_size, width=width, depth=depth,

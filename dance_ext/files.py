@@ -5,6 +5,7 @@ import hashlib
 import os
 import pickle
 import re
+import stat
 import tempfile
 from pathlib import Path
 
@@ -37,18 +38,23 @@ def atomic_write(path, write) -> None:
         raise
 
 
-def check_output_dir(path, arg: str) -> None:
-    """Refuse an output folder that cannot be one, before any work is spent on its content."""
+def regular_file(path, arg: str) -> bool:
+    """Whether ``path`` is a regular file; something else under that name (a FIFO, a device,
+    a folder) is refused rather than read (a FIFO would block the reader for ever)."""
     path = Path(path)
-    blocker = next((p for p in (path, *path.parents) if p.exists()), None)
-    if blocker is not None and not blocker.is_dir():
-        raise ValueError(f"{arg}: {str(path)!r} cannot be a folder: {str(blocker)!r} is a file")
+    if not path.exists():
+        return False
+    if not stat.S_ISREG(path.stat().st_mode):
+        raise ValueError(f"{arg}: {path} is not a regular file; refusing to read it")
+    return True
 
 
 def load_tensors(path, arg: str, what: str):
     """``torch.load`` with ``weights_only=True`` (tensors and plain containers, never code).
     A tampered, truncated or foreign file becomes a one-line ValueError naming ``arg`` and
     saying it is not a readable ``what``."""
+    if not regular_file(path, arg):
+        raise FileNotFoundError(f"{arg}: no {what} at {path}")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:

@@ -1,6 +1,7 @@
 """A condensed set: images, labels, every setting used; saving and loading it."""
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import math
@@ -11,13 +12,18 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .checks import describe
-from .files import check_output_dir, load_tensors, sha256_tensors, write_files
+from .checks import describe, is_int
+from .files import load_tensors, regular_file, sha256_file, sha256_tensors
+from .folders import DirectoryLock, check_output_dir, remove_stale_temps, replace_folder
 from .data import check_finite
 from .synthetic import decode
 
-# 2: syn.pt carries the sha256 of its content, so a flipped byte in the tensor data is caught
-FORMAT_VERSION = 2
+# 2: syn.pt carries the sha256 of its content, so a flipped byte in the tensor data is caught;
+# 3: and the sha256 of grid.png and metrics.json, so files of two saves are never read as one
+FORMAT_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
+# bounds on what a (possibly foreign) file may ask to allocate: the papers use factors 1-3
+MAX_FACTOR, MAX_CLASSES = 8, 100_000
 
 
 def image_grid(images: torch.Tensor, labels: torch.Tensor, num_classes: int) -> np.ndarray:
@@ -68,6 +74,11 @@ def check_result(images, labels, meta, where: str = "") -> None:
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
         raise ValueError(f"{where}meta: expected a dict with a positive int 'num_classes', got "
                          f"{num_classes if isinstance(meta, dict) else type(meta).__name__!r}")
+    if num_classes > MAX_CLASSES:
+        raise ValueError(f"{where}meta: num_classes: expected at most {MAX_CLASSES}, got {num_classes}")
+    factor = meta.get("factor", 1)
+    if not is_int(factor) or not 1 <= factor <= MAX_FACTOR:
+        raise ValueError(f"{where}meta: factor: expected an int in [1, {MAX_FACTOR}], got {factor!r}")
     lo, hi = int(labels.min()), int(labels.max())
     if lo < 0 or hi >= num_classes:
         raise ValueError(f"{where}labels: expected values in [0, {num_classes}) (meta's num_classes), "
@@ -96,23 +107,28 @@ class CondenseResult:
         return decode(self.images, f), self.labels.repeat_interleave(f * f)
 
     def save(self, directory) -> Path:
-        """Write syn.pt (tensors + meta + sha256), grid.png and metrics.json. Everything is
-        checked and serialised in memory first, so a bad result leaves ``directory`` as it
-        was; each file is then replaced atomically."""
+        """Write syn.pt (tensors, meta, sha256 of its content and of the other files),
+        grid.png and metrics.json. Everything is checked and serialised in memory first, so a
+        bad result leaves ``directory`` as it was; the folder is then replaced as a unit, by
+        one writer at a time (folders.py), so a reader sees the old result or the new one."""
         check_result(self.images, self.labels, self.meta)
         directory = Path(directory)
         check_output_dir(directory, "directory")
-        images, labels = self.images.detach().cpu(), self.labels.cpu()
+        # clone: a view would otherwise be saved with the whole storage behind it
+        images, labels = self.images.detach().cpu().clone(), self.labels.cpu().clone()
         meta_json = json.dumps(self.meta, default=_json_default)
-        payload = {"format_version": FORMAT_VERSION, "images": images, "labels": labels,
-                   "meta_json": meta_json, "sha256": sha256_tensors(images, labels, extra=meta_json.encode())}
+        metrics = {"meta": self.meta, "history": self.history, "evaluation": self.evaluation}
+        files = {"grid.png": png_bytes(image_grid(images, labels, self.meta["num_classes"])),
+                 "metrics.json": json.dumps(metrics, indent=2, default=_json_default).encode()}
+        payload = {"format_version": FORMAT_VERSION, "images": images, "labels": labels, "meta_json": meta_json,
+                   "sha256": sha256_tensors(images, labels, extra=meta_json.encode()),
+                   "files": {name: hashlib.sha256(content).hexdigest() for name, content in files.items()}}
         buffer = io.BytesIO()
         torch.save(payload, buffer)
-        metrics = {"meta": self.meta, "history": self.history, "evaluation": self.evaluation}
-        files = {"syn.pt": buffer.getvalue(),
-                 "grid.png": png_bytes(image_grid(images, labels, self.meta["num_classes"])),
-                 "metrics.json": json.dumps(metrics, indent=2, default=_json_default).encode()}
-        write_files(directory, files, last="syn.pt")
+        files["syn.pt"] = buffer.getvalue()
+        with DirectoryLock(directory, "directory"):
+            remove_stale_temps(directory)
+            replace_folder(directory, files)
         return directory
 
     @classmethod
@@ -126,9 +142,9 @@ class CondenseResult:
                                     f"CondenseResult.save, holding syn.pt)")
         payload = load_tensors(file, "path", "dance_ext result")
         version = payload.get("format_version") if isinstance(payload, dict) else type(payload).__name__
-        if version not in (1, FORMAT_VERSION):
-            raise ValueError(f"path: {file} is not a dance_ext result of format 1 or {FORMAT_VERSION} "
-                             f"(found {version!r})")
+        if version not in READABLE_VERSIONS:
+            known = ", ".join(map(str, READABLE_VERSIONS[:-1])) + f" or {READABLE_VERSIONS[-1]}"
+            raise ValueError(f"path: {file} is not a dance_ext result of format {known} (found {version!r})")
         images, labels, meta_json = (payload.get(k) for k in ("images", "labels", "meta_json"))
         intact = isinstance(meta_json, str) and all(isinstance(t, torch.Tensor) for t in (images, labels)) and (
             version == 1  # format 1 had no checksum
@@ -142,13 +158,23 @@ class CondenseResult:
             raise ValueError(f"path: {file}: unreadable meta_json ({exc})") from exc
         check_result(images, labels, meta, where=f"path: {file}: ")
         metrics = _read_metrics(file.parent / "metrics.json")
+        _check_siblings(file, payload.get("files", {}))
         return cls(images, labels, meta, history=metrics.get("history", []),
                    evaluation=metrics.get("evaluation"))
 
 
+def _check_siblings(file: Path, bound: dict) -> None:
+    """The files syn.pt names (format 3) must be the ones it was saved with."""
+    for name, digest in bound.items():
+        sibling = file.parent / name
+        if sibling.exists() and (not regular_file(sibling, "path") or sha256_file(sibling) != digest):
+            raise ValueError(f"path: {sibling} does not belong to {file} (another save wrote it, or it was "
+                             "edited); save the result again")
+
+
 def _read_metrics(file: Path) -> dict:
     """metrics.json beside syn.pt: history and evaluation (optional; syn.pt is the result)."""
-    if not file.exists():
+    if not file.exists() or not regular_file(file, "path"):
         return {}
     try:
         metrics = json.loads(file.read_text())

@@ -34,7 +34,7 @@ def test_class_slices_leave_ranks_empty_when_blocks_are_too_few():
 @pytest.fixture(scope="module")
 def experts(tmp_path_factory):
     out = tmp_path_factory.mktemp("experts") / "store"
-    dance_ext.pretrain_experts("digits", num=3, epochs=1, out=out, width=32, progress=False)
+    dance_ext.pretrain_experts("digits", num=3, epochs=2, out=out, width=32, progress=False)
     return out
 
 

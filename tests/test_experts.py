@@ -168,7 +168,7 @@ def test_failed_save_leaves_no_partial_files(tmp_path, monkeypatch):
     monkeypatch.setattr(experts_mod, "save_safetensors", fail)
     out = tmp_path / "fresh"
     with pytest.raises(OSError, match="disk full"):
-        pretrain_experts("digits", out=out, **dict(SMALL, num=1, epochs=1))
+        pretrain_experts("digits", out=out, **dict(SMALL, num=1, epochs=2))
     assert not out.exists() or os.listdir(out) == []
 
 
@@ -177,14 +177,14 @@ def test_failed_overwrite_keeps_the_old_store(store, tmp_path, monkeypatch):
     before = {f: (dst / f).read_bytes() for f in os.listdir(dst)}
     monkeypatch.setattr(experts_mod.json, "dumps", lambda *a, **k: (_ for _ in ()).throw(OSError("killed")))
     with pytest.raises(OSError, match="killed"):
-        pretrain_experts("digits", out=dst, overwrite=True, **dict(SMALL, num=1, epochs=1))
+        pretrain_experts("digits", out=dst, overwrite=True, **dict(SMALL, num=1, epochs=2))
     assert {f: (dst / f).read_bytes() for f in os.listdir(dst)} == before
     ExpertPool.load(dst, device="cpu")
 
 
 def test_overwrite_replaces_the_store(store, tmp_path):
     dst = copy_store(store, tmp_path)
-    pool = pretrain_experts("digits", out=dst, overwrite=True, **dict(SMALL, num=1, epochs=1, seed=4))
+    pool = pretrain_experts("digits", out=dst, overwrite=True, **dict(SMALL, num=1, epochs=2, seed=4))
     assert pool.num_experts == 1 and pool.manifest["seed"] == 4
     assert sorted(os.listdir(dst)) == ["experts.safetensors", "manifest.json"]
 

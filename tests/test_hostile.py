@@ -419,7 +419,7 @@ CASES = [
                  ValueError, r"path: .*syn\.pt is not a readable dance_ext result: it holds a pickled posix\.mkdir",
                  id="result-pickled-code"),
     pytest.param(lambda c: lambda: dance_ext.load(result_with(c, lambda c, b: torch_bytes({"weights": torch.ones(2)}))),
-                 ValueError, r"path: .*syn\.pt is not a dance_ext result of format 1 or 2 \(found None\)",
+                 ValueError, r"path: .*syn\.pt is not a dance_ext result of format 1, 2 or 3 \(found None\)",
                  id="result-foreign-torch-file"),
     pytest.param(lambda c: lambda: dance_ext.load(c.tmp / "nothing-here"),
                  FileNotFoundError, "path: no condensed set at .*nothing-here", id="result-missing"),

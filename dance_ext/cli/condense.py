@@ -40,7 +40,7 @@ def add_arguments(p) -> None:
 
 def handle(args) -> int:
     import dance_ext
-    from ..files import check_output_dir
+    from ..folders import check_output_dir
 
     progress = not args.no_progress
     dataset = args.dataset or DEFAULT_DATASET

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 import torch
 
 from ..checks import describe
+from ..files import sha256_tensors
 from ..utils import resolve_device
 
 
@@ -108,6 +109,13 @@ class ClassData:
         return x * std + mean
 
     # -- class tables
+    def content_sha256(self) -> str:
+        """sha256 of the pixels and labels (computed once): binds expert stores and
+        checkpoints to the data they were made from."""
+        if "sha256" not in self._stats_cache:
+            self._stats_cache["sha256"] = sha256_tensors(self.images, self.labels)
+        return self._stats_cache["sha256"]
+
     def class_counts(self) -> torch.Tensor:
         return torch.bincount(self.labels, minlength=self.num_classes)
 
