@@ -24,6 +24,7 @@ FORMAT_VERSION = 3
 READABLE_VERSIONS = (1, 2, 3)
 # bounds on what a (possibly foreign) file may ask to allocate: the papers use factors 1-3
 MAX_FACTOR, MAX_CLASSES = 8, 100_000
+READ_ATTEMPTS = 5
 
 
 def image_grid(images: torch.Tensor, labels: torch.Tensor, num_classes: int) -> np.ndarray:
@@ -134,9 +135,19 @@ class CondenseResult:
     @classmethod
     def load(cls, path) -> "CondenseResult":
         """Load a saved result (a directory or its syn.pt) without executing pickled code;
-        a tampered, truncated or foreign file is a ValueError naming it."""
+        a tampered, truncated or foreign file is a ValueError naming it. A save that swaps
+        the folder while this reads it is met by reading again (the swap is atomic)."""
         path = Path(path)
         file = path / "syn.pt" if path.is_dir() else path
+        for attempt in range(READ_ATTEMPTS):
+            try:
+                return cls._load_once(file)
+            except (_Torn, FileNotFoundError):
+                if attempt + 1 == READ_ATTEMPTS:
+                    raise
+
+    @classmethod
+    def _load_once(cls, file: Path) -> "CondenseResult":
         if not file.is_file():
             raise FileNotFoundError(f"path: no condensed set at {file} (expected a directory written by "
                                     f"CondenseResult.save, holding syn.pt)")
@@ -157,10 +168,15 @@ class CondenseResult:
         except ValueError as exc:
             raise ValueError(f"path: {file}: unreadable meta_json ({exc})") from exc
         check_result(images, labels, meta, where=f"path: {file}: ")
-        metrics = _read_metrics(file.parent / "metrics.json")
-        _check_siblings(file, payload.get("files", {}))
+        bound = dict(payload.get("files", {}))
+        metrics = _read_metrics(file, bound.pop("metrics.json", None))
+        _check_siblings(file, bound)
         return cls(images, labels, meta, history=metrics.get("history", []),
                    evaluation=metrics.get("evaluation"))
+
+
+class _Torn(ValueError):
+    """Files of one folder that belong to different saves."""
 
 
 def _check_siblings(file: Path, bound: dict) -> None:
@@ -168,18 +184,26 @@ def _check_siblings(file: Path, bound: dict) -> None:
     for name, digest in bound.items():
         sibling = file.parent / name
         if sibling.exists() and (not regular_file(sibling, "path") or sha256_file(sibling) != digest):
-            raise ValueError(f"path: {sibling} does not belong to {file} (another save wrote it, or it was "
-                             "edited); save the result again")
+            raise _Torn(_not_ours(sibling, file))
 
 
-def _read_metrics(file: Path) -> dict:
-    """metrics.json beside syn.pt: history and evaluation (optional; syn.pt is the result)."""
-    if not file.exists() or not regular_file(file, "path"):
+def _not_ours(sibling: Path, file: Path) -> str:
+    return f"path: {sibling} does not belong to {file} (another save wrote it, or it was edited); save the result again"
+
+
+def _read_metrics(file: Path, digest: str | None) -> dict:
+    """metrics.json beside syn.pt ``file``: history and evaluation (optional; syn.pt is the
+    result), checked against the ``digest`` syn.pt holds for it."""
+    metrics_file = file.parent / "metrics.json"
+    if not metrics_file.exists() or not regular_file(metrics_file, "path"):
         return {}
     try:
-        metrics = json.loads(file.read_text())
+        raw = metrics_file.read_bytes()
+        metrics = json.loads(raw)
     except (OSError, ValueError) as exc:
-        raise ValueError(f"path: {file} is unreadable ({exc})") from exc
+        raise ValueError(f"path: {metrics_file} is unreadable ({exc})") from exc
+    if digest is not None and hashlib.sha256(raw).hexdigest() != digest:
+        raise _Torn(_not_ours(metrics_file, file))
     if not isinstance(metrics, dict):
-        raise ValueError(f"path: {file}: expected a JSON object, got {type(metrics).__name__}")
+        raise ValueError(f"path: {metrics_file}: expected a JSON object, got {type(metrics).__name__}")
     return metrics
