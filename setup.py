@@ -36,7 +36,7 @@ def extension():
     cxx = ["-O3", "-std=c++17"] + openmp
     common = dict(
         name="dance_ext._C",
-        sources=sources("csrc/*.cpp") + sources("csrc/cpu/*.cpp"),
+        sources=sources("csrc/*.cpp") + sources("csrc/checks/*.cpp") + sources("csrc/cpu/*.cpp"),
         include_dirs=[os.path.join(HERE, "csrc")],
         extra_link_args=openmp,
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from . import _augment_op, _mmd_op, reference  # noqa: F401  (the _op modules register fake kernels and autograd)
-from ._extension import has_kernel
+from ._extension import DISABLE_ENV, DISABLED, has_kernel
 from .augment_params import NUM_PARAMS
 
 BACKENDS = ("auto", "extension", "reference")
@@ -25,6 +25,9 @@ def _use_reference(backend: str, op: str, device: torch.device, dtype: torch.dty
     if has_kernel(op, device) and dtype in KERNEL_DTYPES:
         return False
     if backend == "extension":
+        if op in DISABLED:
+            raise RuntimeError(f"backend='extension': dance_ext::{op} is switched off by {DISABLE_ENV} "
+                               f"(read when dance_ext was imported)")
         raise RuntimeError(f"backend='extension': dance_ext::{op} has no {device.type} kernel for {dtype} in "
                            f"this build ({_describe_build()})")
     return True

@@ -1,7 +1,5 @@
 // CPU kernels of dance_ext::siamese_augment and its backward (math in
 // csrc/kernels/augment_math.h, shared with the CUDA kernels).
-#include "cpu/augment.h"
-
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
@@ -10,47 +8,12 @@
 #include <algorithm>
 #include <vector>
 
+#include "checks/augment_checks.h"
 #include "kernels/augment_math.h"
 
 namespace dance_ext {
 
 namespace aug = augment;
-
-void check_augment_args(const at::Tensor& x, const char* x_name, const at::Tensor& params,
-                        const std::optional<at::Tensor>& index, c10::DeviceType device_type) {
-  TORCH_CHECK(x.device().type() == device_type, "siamese_augment: ", x_name, ": expected a ",
-              c10::DeviceTypeName(device_type), " tensor, got device ", x.device());
-  TORCH_CHECK(x.dim() == 4, "siamese_augment: ", x_name, ": expected a 4-D (N, C, H, W) tensor, got ",
-              x.dim(), " dims with shape ", x.sizes());
-  TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble, "siamese_augment: ", x_name,
-              ": expected dtype float32 or float64, got ", x.scalar_type());
-  TORCH_CHECK(params.dim() == 2 && params.size(1) == aug::kNumParams, "siamese_augment: params: expected a (P, ",
-              static_cast<int>(aug::kNumParams), ") tensor, got shape ", params.sizes());
-  TORCH_CHECK(params.scalar_type() == x.scalar_type(), "siamese_augment: params: expected dtype ",
-              x.scalar_type(), " (the dtype of ", x_name, "), got ", params.scalar_type());
-  TORCH_CHECK(params.device() == x.device(), "siamese_augment: params: expected device ", x.device(),
-              " (the device of ", x_name, "), got ", params.device());
-  const int64_t n = x.size(0), p = params.size(0);
-  if (!index.has_value()) {
-    TORCH_CHECK(p == n || p == 1, "siamese_augment: params: without index expected 1 or N=", n,
-                " rows, got ", p);
-    return;
-  }
-  const at::Tensor& idx = *index;
-  TORCH_CHECK(idx.scalar_type() == at::kLong && idx.dim() == 1 && idx.size(0) == n,
-              "siamese_augment: index: expected an int64 tensor of shape (", n, ",), got dtype ",
-              idx.scalar_type(), " and shape ", idx.sizes());
-  TORCH_CHECK(idx.device() == x.device(), "siamese_augment: index: expected device ", x.device(),
-              " (the device of ", x_name, "), got ", idx.device());
-  TORCH_CHECK(n == 0 || p >= 1, "siamese_augment: params: expected at least one row, got 0");
-}
-
-void check_index_range_cpu(const at::Tensor& index, int64_t rows) {
-  const int64_t* idx = index.data_ptr<int64_t>();
-  for (int64_t i = 0; i < index.numel(); ++i)
-    TORCH_CHECK(idx[i] >= 0 && idx[i] < rows, "siamese_augment: index: expected values in [0, ", rows,
-                ") (rows of params), got ", idx[i], " at position ", i);
-}
 
 namespace {
 
@@ -185,21 +148,25 @@ void backward_cpu(const T* grad_y, const T* params, const int64_t* index, T* gra
       const aug::Row<T>& row = rows[row_id(index, s, n)];
       const T* gy = grad_y + n * sample;
       T* u = grad_x + n * sample;
+      double total = 0;  // Σ u
       if (row.integral) {
         const aug::Row<T> transpose = aug::integral_transpose(row, s.w);
         for (int64_t i = 0; i < s.h; ++i) gather_row(gy, u + i * s.w, aug::integral_span(transpose, i, s.h, s.w), s);
+        total = sum_of(u, sample);
       } else {
         std::fill(u, u + sample, static_cast<T>(0));
         for (int64_t o = 0; o < plane; ++o) {
           const aug::Taps<T> t = aug::taps(row, o / s.w, o % s.w, s.h, s.w);
-          for (int kk = 0; kk < 4; ++kk) {
-            if (t.weight[kk] == static_cast<T>(0)) continue;
-            for (int64_t c = 0; c < s.c; ++c) u[c * plane + t.offset[kk]] += t.weight[kk] * gy[c * plane + o];
+          for (int64_t c = 0; c < s.c; ++c) {
+            T share[4];
+            total += aug::transpose_taps(t, gy[c * plane + o], share);
+            for (int kk = 0; kk < 4; ++kk)
+              if (t.weight[kk] != static_cast<T>(0)) u[c * plane + t.offset[kk]] += share[kk];
           }
         }
       }
       const aug::ColourT<T> col = aug::colour_backward(row, s.c, plane);
-      const T shared = col.e * static_cast<T>(sum_of(u, sample));
+      const T shared = col.e * static_cast<T>(total);
       std::fill(channel_sum.begin(), channel_sum.end(), static_cast<T>(0));
       for (int64_t c = 0; c < s.c; ++c)
         for (int64_t q = 0; q < plane; ++q) channel_sum[q] += u[c * plane + q];
@@ -219,8 +186,8 @@ at::Tensor augment_launch_cpu(const at::Tensor& in, const char* in_name, const a
                               const std::optional<at::Tensor>& index, bool backward) {
   check_augment_args(in, in_name, params, index, c10::DeviceType::CPU);
   const at::Tensor in_c = in.contiguous(), pc = params.contiguous();
-  const std::optional<at::Tensor> ic = index.has_value() ? std::optional<at::Tensor>(index->contiguous()) : std::nullopt;
-  if (ic.has_value()) check_index_range_cpu(*ic, params.size(0));
+  const std::optional<at::Tensor> ic =
+      index.has_value() ? std::optional<at::Tensor>(check_index_range(*index, params.size(0))) : std::nullopt;
   at::Tensor out = at::empty(in.sizes(), in.options().memory_format(at::MemoryFormat::Contiguous));
   if (out.numel() == 0) return out;
   const Shape s = shape_of(in, params);

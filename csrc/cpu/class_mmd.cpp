@@ -8,41 +8,10 @@
 #include <algorithm>
 #include <vector>
 
-#include "cpu/class_mmd.h"
+#include "checks/mmd_checks.h"
 #include "kernels/mmd_math.h"
 
 namespace dance_ext {
-
-// Shape checks shared with the CUDA binding (declared in cpu/class_mmd.h).
-int64_t check_mmd_shapes(const at::Tensor& f_real, const at::Tensor& f_syn, const std::optional<at::Tensor>& real_labels,
-                         const std::optional<at::Tensor>& syn_labels, int64_t num_classes) {
-  TORCH_CHECK(f_syn.scalar_type() == at::kFloat || f_syn.scalar_type() == at::kDouble,
-              "f_syn: expected float32 or float64, got ", f_syn.scalar_type());
-  TORCH_CHECK(f_syn.scalar_type() == f_real.scalar_type(), "f_syn: expected dtype ", f_real.scalar_type(),
-              " like f_real, got ", f_syn.scalar_type());
-  const int64_t dim = f_real.dim();
-  TORCH_CHECK(dim == 2 || dim == 3, "f_real: expected a 2-D (n, D) or 3-D (C, n, D) tensor, got shape ",
-              f_real.sizes());
-  TORCH_CHECK(f_syn.dim() == dim, "f_syn: expected ", dim, " dims like f_real, got shape ", f_syn.sizes());
-  TORCH_CHECK(f_syn.size(-1) == f_real.size(-1), "f_syn: expected feature dimension D=", f_real.size(-1),
-              " like f_real, got ", f_syn.size(-1));
-  if (dim == 3) {
-    TORCH_CHECK(!real_labels.has_value(), "real_labels: expected None with class-major 3-D features");
-    TORCH_CHECK(!syn_labels.has_value(), "syn_labels: expected None with class-major 3-D features");
-    const int64_t C = f_real.size(0);
-    TORCH_CHECK(f_syn.size(0) == C, "f_syn: expected C=", C, " classes like f_real, got ", f_syn.size(0));
-    TORCH_CHECK(num_classes == C, "num_classes: expected ", C, " (dim 0 of f_real) with 3-D features, got ",
-                num_classes);
-    TORCH_CHECK(f_real.size(1) > 0 && f_syn.size(1) > 0,
-                "f_real, f_syn: every class needs at least one sample, got shapes ", f_real.sizes(), " and ",
-                f_syn.sizes());
-    return C;
-  }
-  TORCH_CHECK(num_classes >= 1, "num_classes: expected a positive int, got ", num_classes);
-  TORCH_CHECK(real_labels.has_value(), "real_labels: required with 2-D (n, D) features");
-  TORCH_CHECK(syn_labels.has_value(), "syn_labels: required with 2-D (n, D) features");
-  return num_classes;
-}
 
 namespace {
 
@@ -70,34 +39,11 @@ Grouping group_by_class(const at::Tensor& labels_in, int64_t num_classes, const 
   const int64_t* l = labels.data_ptr<int64_t>();
   const int64_t n = labels.numel();
   Grouping g;
-  g.offsets.assign(num_classes + 1, 0);
-  for (int64_t i = 0; i < n; ++i) {
-    TORCH_CHECK(l[i] >= 0 && l[i] < num_classes, name, ": expected labels in [0, ", num_classes, "), got ", l[i],
-                " at index ", i);
-    ++g.offsets[l[i] + 1];
-  }
-  for (int64_t c = 0; c < num_classes; ++c) {
-    TORCH_CHECK(!require_all || g.offsets[c + 1] > 0, name, ": class ", c,
-                " has no sample; every class in [0, ", num_classes, ") needs at least one");
-    g.offsets[c + 1] += g.offsets[c];
-  }
+  g.offsets = mmd_label_offsets(labels, num_classes, name, require_all);
   g.order.resize(n);
   std::vector<int64_t> next(g.offsets.begin(), g.offsets.end() - 1);
   for (int64_t i = 0; i < n; ++i) g.order[next[l[i]]++] = i;
   return g;
-}
-
-void check_features(const at::Tensor& f, const char* name) {
-  TORCH_CHECK(f.device().is_cpu(), name, ": expected a CPU tensor, got device ", f.device());
-  TORCH_CHECK(f.scalar_type() == at::kFloat || f.scalar_type() == at::kDouble, name,
-              ": expected float32 or float64, got ", f.scalar_type());
-}
-
-void check_labels(const at::Tensor& labels, int64_t rows, const char* name) {
-  TORCH_CHECK(labels.device().is_cpu(), name, ": expected a CPU tensor, got device ", labels.device());
-  TORCH_CHECK(labels.scalar_type() == at::kLong && labels.dim() == 1 && labels.size(0) == rows, name,
-              ": expected an int64 vector of length ", rows, ", got dtype ", labels.scalar_type(), " and shape ",
-              labels.sizes());
 }
 
 // Sums rows of class c over features d0 .. d0+len-1 in row order; four rows per pass so the
@@ -160,8 +106,9 @@ std::tuple<at::Tensor, at::Tensor> class_mean_mmd_cpu(const at::Tensor& f_real_i
                                                       const std::optional<at::Tensor>& real_labels,
                                                       const std::optional<at::Tensor>& syn_labels,
                                                       int64_t num_classes) {
-  check_features(f_real_in, "f_real");
-  check_features(f_syn_in, "f_syn");
+  const at::Device cpu(at::kCPU);
+  check_mmd_features(f_real_in, "f_real", cpu);
+  check_mmd_features(f_syn_in, "f_syn", cpu);
   const int64_t C = check_mmd_shapes(f_real_in, f_syn_in, real_labels, syn_labels, num_classes);
   const int64_t dim = f_real_in.dim(), D = f_real_in.size(-1);
   const at::Tensor f_real = f_real_in.contiguous(), f_syn = f_syn_in.contiguous();
@@ -172,8 +119,8 @@ std::tuple<at::Tensor, at::Tensor> class_mean_mmd_cpu(const at::Tensor& f_real_i
     real_rows.n = f_real.size(1);
     syn_rows.n = f_syn.size(1);
   } else {
-    check_labels(*real_labels, f_real.size(0), "real_labels");
-    check_labels(*syn_labels, f_syn.size(0), "syn_labels");
+    check_mmd_labels(*real_labels, f_real.size(0), cpu, "real_labels");
+    check_mmd_labels(*syn_labels, f_syn.size(0), cpu, "syn_labels");
     real_groups = group_by_class(*real_labels, C, "real_labels", true);
     syn_groups = group_by_class(*syn_labels, C, "syn_labels", true);
     real_rows = real_groups.map();
@@ -206,32 +153,14 @@ void backward_kernel(const scalar_t* grad, const scalar_t* diff, int64_t D, int6
 
 at::Tensor class_mean_mmd_backward_cpu(const at::Tensor& grad_in, const at::Tensor& diff_in, const at::Tensor& f_syn,
                                        const std::optional<at::Tensor>& syn_labels) {
-  check_features(diff_in, "diff");
-  TORCH_CHECK(diff_in.dim() == 2, "diff: expected a 2-D (C, D) tensor, got shape ", diff_in.sizes());
-  const int64_t C = diff_in.size(0), D = diff_in.size(1);
-  TORCH_CHECK(grad_in.device().is_cpu(), "grad_per_class: expected a CPU tensor, got device ", grad_in.device());
-  TORCH_CHECK(grad_in.scalar_type() == diff_in.scalar_type(), "grad_per_class: expected dtype ",
-              diff_in.scalar_type(), " like diff, got ", grad_in.scalar_type());
-  TORCH_CHECK(grad_in.dim() == 1 && grad_in.size(0) == C, "grad_per_class: expected shape (", C,
-              ",) like diff's classes, got ", grad_in.sizes());
-  TORCH_CHECK(f_syn.device().is_cpu(), "f_syn: expected a CPU tensor, got device ", f_syn.device());
-  TORCH_CHECK(f_syn.dim() == 2 || f_syn.dim() == 3, "f_syn: expected a 2-D or 3-D tensor, got shape ",
-              f_syn.sizes());
-  TORCH_CHECK(f_syn.size(-1) == D, "f_syn: expected feature dimension D=", D, " like diff, got ", f_syn.size(-1));
+  const MmdBackwardDims dims = check_mmd_backward_args(grad_in, diff_in, f_syn, syn_labels, at::Device(at::kCPU));
+  const int64_t C = dims.classes, D = dims.features, rows = dims.rows, n_per_class = dims.per_class;
   const at::Tensor grad = grad_in.contiguous(), diff = diff_in.contiguous();
   // f_syn only gives the shape: its values are never read.
   at::Tensor out = at::empty(f_syn.sizes(), diff.options());
-  const int64_t rows = f_syn.dim() == 3 ? f_syn.size(0) * f_syn.size(1) : f_syn.size(0);
-  int64_t n_per_class = 0;
   Grouping groups;
   at::Tensor labels;
-  if (f_syn.dim() == 3) {
-    TORCH_CHECK(!syn_labels.has_value(), "syn_labels: expected None with class-major 3-D f_syn");
-    TORCH_CHECK(f_syn.size(0) == C, "f_syn: expected C=", C, " classes like diff, got ", f_syn.size(0));
-    n_per_class = f_syn.size(1);
-  } else {
-    TORCH_CHECK(syn_labels.has_value(), "syn_labels: required with 2-D (n, D) f_syn");
-    check_labels(*syn_labels, f_syn.size(0), "syn_labels");
+  if (f_syn.dim() == 2) {
     labels = syn_labels->contiguous();
     groups = group_by_class(labels, C, "syn_labels", false);
   }

@@ -1,6 +1,9 @@
 // CUDA kernels of dance_ext::siamese_augment and its backward. The per-pixel math
 // is csrc/kernels/augment_math.h, shared with the CPU kernels; only the launch
 // geometry, the reductions and the atomics of the backward scatter live here.
+// Determinism: the forward and the integral rows' backward are atomic-free; the per-sample
+// totals of the backward are block partials summed in a fixed order; only the scatter of
+// resampled rows uses float atomics (the binding alerts under deterministic mode).
 // No torch headers, so nvcc compiles this file alone (.ci/check_cuda.sh).
 #include <cassert>
 
@@ -13,7 +16,7 @@ namespace {
 
 namespace aug = augment;
 
-constexpr int kThreads = 256;
+constexpr int kThreads = kAugmentThreads;
 constexpr int64_t kMaxGridY = 65535;
 
 // Sum of v over the block; the result is valid in thread 0. blockDim.x is a
@@ -74,11 +77,12 @@ __global__ void forward_kernel(const T* x, const T* params, const int64_t* index
   }
 }
 
-// Geometric backward u = Gᵀ grad_y into grad_x (zeroed), and total[n] += Σ u (zeroed).
+// Geometric backward u = Gᵀ grad_y into grad_x (zeroed), and this block's part of Σ u into
+// partial[n · gridDim.x + blockIdx.x] (every block writes its entry for each of its samples).
 // Integral rows gather (the transpose of a flip/shift is again one, so each thread
 // writes only its own pixel); resampled rows scatter the bilinear weights atomically.
 template <typename T>
-__global__ void scatter_kernel(const T* grad_y, const T* params, const int64_t* index, T* grad_x, T* total,
+__global__ void scatter_kernel(const T* grad_y, const T* params, const int64_t* index, T* grad_x, T* partial,
                                AugmentDims d) {
   __shared__ aug::Row<T> row;
   const int64_t plane = d.h * d.w, sample = d.c * plane;
@@ -104,30 +108,36 @@ __global__ void scatter_kernel(const T* grad_y, const T* params, const int64_t* 
         continue;
       }
       const aug::Taps<T> t = aug::taps(row, o / d.w, o % d.w, d.h, d.w);
-      T g_sum = 0;
       for (int64_t c = 0; c < d.c; ++c) {
-        const T g = gy[c * plane + o];
-        g_sum += g;
+        T share[4];  // the CPU kernel's rule: zero-weight taps take no part, even for a NaN/inf g
+        local += aug::transpose_taps(t, gy[c * plane + o], share);
         for (int k = 0; k < 4; ++k)
-          if (t.weight[k] != T(0)) atomicAdd(u + c * plane + t.offset[k], t.weight[k] * g);
+          if (t.weight[k] != T(0)) atomicAdd(u + c * plane + t.offset[k], share[k]);
       }
-      local += g_sum * aug::weight_sum(t);
     }
     local = block_sum(local);
-    if (threadIdx.x == 0) atomicAdd(total + n, local);
+    if (threadIdx.x == 0) partial[n * gridDim.x + blockIdx.x] = local;
   }
 }
 
-// Colour transpose in place: grad_x_c = A·u_c + B·Σ_c' u_c' + E·total.
+// Colour transpose in place: grad_x_c = A·u_c + B·Σ_c' u_c' + E·total, total = Σ u of the
+// sample, summed from the scatter's `parts` block partials in a fixed order.
 template <typename T>
-__global__ void colour_backward_kernel(const T* params, const int64_t* index, const T* total, T* grad_x,
-                                       AugmentDims d) {
+__global__ void colour_backward_kernel(const T* params, const int64_t* index, const T* partial, int64_t parts,
+                                       T* grad_x, AugmentDims d) {
   __shared__ aug::ColourT<T> colour;
+  __shared__ T total;
   const int64_t plane = d.h * d.w, sample = d.c * plane;
   for (int64_t n = blockIdx.y; n < d.n; n += gridDim.y) {
-    if (threadIdx.x == 0) colour = aug::colour_backward(load_row(params, index, d, n), d.c, plane);
+    T part = 0;
+    for (int64_t b = threadIdx.x; b < parts; b += blockDim.x) part += partial[n * parts + b];
+    part = block_sum(part);  // a fixed tree: the same bits on every run
+    if (threadIdx.x == 0) {
+      colour = aug::colour_backward(load_row(params, index, d, n), d.c, plane);
+      total = part;
+    }
     __syncthreads();
-    const T shared = colour.e * total[n];
+    const T shared = colour.e * total;
     for (int64_t q = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; q < plane;
          q += static_cast<int64_t>(gridDim.x) * blockDim.x) {
       T* u = grad_x + n * sample + q;
@@ -141,9 +151,7 @@ __global__ void colour_backward_kernel(const T* params, const int64_t* index, co
 }
 
 dim3 pixel_grid(const AugmentDims& d) {
-  const int64_t blocks = (d.h * d.w + kThreads - 1) / kThreads;
-  return dim3(static_cast<unsigned>(blocks < 65535 ? blocks : 65535),
-              static_cast<unsigned>(d.n < kMaxGridY ? d.n : kMaxGridY));
+  return dim3(static_cast<unsigned>(augment_pixel_blocks(d)), static_cast<unsigned>(d.n < kMaxGridY ? d.n : kMaxGridY));
 }
 
 unsigned sample_grid(const AugmentDims& d) {
@@ -160,15 +168,15 @@ cudaError_t forward(const T* x, const T* params, const int64_t* index, T* mean_w
 }
 
 template <typename T>
-cudaError_t backward(const T* grad_y, const T* params, const int64_t* index, T* total_ws, T* grad_x,
+cudaError_t backward(const T* grad_y, const T* params, const int64_t* index, T* partial_ws, T* grad_x,
                      const AugmentDims& d, cudaStream_t stream) {
   if (d.n == 0 || d.c * d.h * d.w == 0) return cudaSuccess;
-  cudaError_t err = cudaMemsetAsync(grad_x, 0, sizeof(T) * d.n * d.c * d.h * d.w, stream);
+  const cudaError_t err = cudaMemsetAsync(grad_x, 0, sizeof(T) * d.n * d.c * d.h * d.w, stream);
   if (err != cudaSuccess) return err;
-  err = cudaMemsetAsync(total_ws, 0, sizeof(T) * d.n, stream);
-  if (err != cudaSuccess) return err;
-  scatter_kernel<T><<<pixel_grid(d), kThreads, 0, stream>>>(grad_y, params, index, grad_x, total_ws, d);
-  colour_backward_kernel<T><<<pixel_grid(d), kThreads, 0, stream>>>(params, index, total_ws, grad_x, d);
+  const dim3 grid = pixel_grid(d);  // both kernels: grid.x == augment_pixel_blocks(d) partials per sample
+  scatter_kernel<T><<<grid, kThreads, 0, stream>>>(grad_y, params, index, grad_x, partial_ws, d);
+  colour_backward_kernel<T><<<grid, kThreads, 0, stream>>>(params, index, partial_ws,
+                                                           static_cast<int64_t>(grid.x), grad_x, d);
   return cudaGetLastError();
 }
 
@@ -183,12 +191,12 @@ cudaError_t siamese_augment_forward(const double* x, const double* params, const
   return forward(x, params, index, mean_ws, y, dims, stream);
 }
 cudaError_t siamese_augment_backward(const float* grad_y, const float* params, const int64_t* index,
-                                     float* total_ws, float* grad_x, const AugmentDims& dims, cudaStream_t stream) {
-  return backward(grad_y, params, index, total_ws, grad_x, dims, stream);
+                                     float* partial_ws, float* grad_x, const AugmentDims& dims, cudaStream_t stream) {
+  return backward(grad_y, params, index, partial_ws, grad_x, dims, stream);
 }
 cudaError_t siamese_augment_backward(const double* grad_y, const double* params, const int64_t* index,
-                                     double* total_ws, double* grad_x, const AugmentDims& dims, cudaStream_t stream) {
-  return backward(grad_y, params, index, total_ws, grad_x, dims, stream);
+                                     double* partial_ws, double* grad_x, const AugmentDims& dims, cudaStream_t stream) {
+  return backward(grad_y, params, index, partial_ws, grad_x, dims, stream);
 }
 
 }  // namespace cuda

@@ -5,7 +5,9 @@
 #include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
 
-#include "cpu/class_mmd.h"
+#include <vector>
+
+#include "checks/mmd_checks.h"
 #include "cuda/class_mmd_launch.h"
 
 namespace dance_ext {
@@ -13,28 +15,16 @@ namespace {
 
 using mmd_cuda::ClassRows;
 
-void check_on(const at::Tensor& t, const at::Device& device, const char* name) {
-  TORCH_CHECK(t.device() == device, name, ": expected device ", device, ", got ", t.device());
-}
-
-void check_labels(const at::Tensor& labels, int64_t rows, const at::Device& device, const char* name) {
-  check_on(labels, device, name);
-  TORCH_CHECK(labels.scalar_type() == at::kLong && labels.dim() == 1 && labels.size(0) == rows, name,
-              ": expected an int64 vector of length ", rows, ", got dtype ", labels.scalar_type(), " and shape ",
-              labels.sizes());
-}
-
-// Rows grouped by label (stable sort) and per-class offsets. Validating the labels costs one
-// device-to-host copy; only the ragged path pays it.
+// Rows grouped by label (stable sort) and per-class offsets, all on the device, plus a summary
+// of the labels for the host check: (smallest label, largest label, smallest class count);
+// no summary for no labels.
 struct Grouping {
-  at::Tensor order, offsets;
+  at::Tensor order, offsets, summary;
   ClassRows rows() const { return ClassRows{order.data_ptr<int64_t>(), offsets.data_ptr<int64_t>(), 0}; }
 };
 
-Grouping group_by_class(const at::Tensor& labels, int64_t num_classes, const char* name, bool require_all) {
+Grouping group_by_class(const at::Tensor& labels, int64_t num_classes) {
   const int64_t n = labels.size(0);
-  TORCH_CHECK(n > 0 || !require_all, name, ": every class in [0, ", num_classes,
-              ") needs at least one sample, got no labels");
   Grouping g;
   if (n == 0) {
     g.order = at::empty({0}, labels.options());
@@ -45,13 +35,40 @@ Grouping group_by_class(const at::Tensor& labels, int64_t num_classes, const cha
   g.order = order.contiguous();
   g.offsets = at::searchsorted(sorted, at::arange(num_classes + 1, labels.options())).contiguous();
   const at::Tensor counts = g.offsets.slice(0, 1) - g.offsets.slice(0, 0, num_classes);
-  const at::Tensor stats = at::stack({sorted[0], sorted[n - 1], counts.min()}).cpu();
-  const int64_t* s = stats.data_ptr<int64_t>();
-  TORCH_CHECK(s[0] >= 0 && s[1] < num_classes, name, ": expected labels in [0, ", num_classes, "), got values in [",
-              s[0], ", ", s[1], "]");
-  TORCH_CHECK(!require_all || s[2] > 0, name, ": every class in [0, ", num_classes,
-              ") needs at least one sample, some class has none");
+  // (no classes: every label is out of range, and min() of no counts would throw)
+  g.summary = at::stack({sorted[0], sorted[n - 1], num_classes > 0 ? counts.min() : at::zeros({}, labels.options())});
   return g;
+}
+
+// Label values of every grouping checked with one device-to-host copy of their summaries
+// (the only host synchronisation of a ragged call). A bad label is reported with the CPU
+// kernel's message: only then are the labels themselves copied and scanned on the host.
+struct LabelCheck {
+  const at::Tensor* labels;
+  const Grouping* grouping;
+  const char* name;
+  bool require_all;
+};
+
+void check_label_values(const std::vector<LabelCheck>& checks, int64_t num_classes) {
+  std::vector<at::Tensor> summaries;
+  for (const LabelCheck& c : checks)
+    if (c.grouping->summary.defined()) summaries.push_back(c.grouping->summary);
+  const at::Tensor host = summaries.empty() ? at::Tensor() : at::cat(summaries).to(at::kCPU);
+  const int64_t* s = summaries.empty() ? nullptr : host.data_ptr<int64_t>();
+  for (const LabelCheck& c : checks) {
+    bool bad = c.require_all;  // no labels: bad if every class needs one
+    int64_t low = 0, high = -1;
+    if (c.grouping->summary.defined()) {
+      low = s[0];
+      high = s[1];
+      bad = low < 0 || high >= num_classes || (c.require_all && s[2] == 0);
+      s += 3;
+    }
+    if (!bad) continue;
+    mmd_label_offsets(*c.labels, num_classes, c.name, c.require_all);  // throws the CPU kernel's message
+    TORCH_CHECK(false, c.name, ": expected labels in [0, ", num_classes, "), got values in [", low, ", ", high, "]");
+  }
 }
 
 void check_launch(cudaError_t err, const char* op) {
@@ -64,7 +81,8 @@ std::tuple<at::Tensor, at::Tensor> class_mean_mmd_cuda(const at::Tensor& f_real_
                                                        int64_t num_classes) {
   const at::Device device = f_syn_in.device();
   TORCH_CHECK(device.is_cuda(), "f_syn: expected a CUDA tensor, got device ", device);
-  check_on(f_real_in, device, "f_real");
+  check_mmd_features(f_real_in, "f_real", device);
+  check_mmd_features(f_syn_in, "f_syn", device);
   const int64_t C = check_mmd_shapes(f_real_in, f_syn_in, real_labels, syn_labels, num_classes);
   const int64_t dim = f_real_in.dim(), D = f_real_in.size(-1);
   TORCH_CHECK(mmd_cuda::forward_chunks(D) <= 65535, "f_syn: feature dimension D=", D, " exceeds the CUDA kernel's ",
@@ -78,10 +96,12 @@ std::tuple<at::Tensor, at::Tensor> class_mean_mmd_cuda(const at::Tensor& f_real_
     real_rows.n_per_class = f_real.size(1);
     syn_rows.n_per_class = f_syn.size(1);
   } else {
-    check_labels(*real_labels, f_real.size(0), device, "real_labels");
-    check_labels(*syn_labels, f_syn.size(0), device, "syn_labels");
-    real_groups = group_by_class(*real_labels, C, "real_labels", true);
-    syn_groups = group_by_class(*syn_labels, C, "syn_labels", true);
+    check_mmd_labels(*real_labels, f_real.size(0), device, "real_labels");
+    check_mmd_labels(*syn_labels, f_syn.size(0), device, "syn_labels");
+    real_groups = group_by_class(*real_labels, C);
+    syn_groups = group_by_class(*syn_labels, C);
+    check_label_values({{&*real_labels, &real_groups, "real_labels", true}, {&*syn_labels, &syn_groups, "syn_labels", true}},
+                       C);
     real_rows = real_groups.rows();
     syn_rows = syn_groups.rows();
   }
@@ -107,36 +127,19 @@ at::Tensor class_mean_mmd_backward_cuda(const at::Tensor& grad_in, const at::Ten
                                         const std::optional<at::Tensor>& syn_labels) {
   const at::Device device = diff_in.device();
   TORCH_CHECK(device.is_cuda(), "diff: expected a CUDA tensor, got device ", device);
-  check_on(grad_in, device, "grad_per_class");
-  check_on(f_syn, device, "f_syn");
-  TORCH_CHECK(diff_in.scalar_type() == at::kFloat || diff_in.scalar_type() == at::kDouble,
-              "diff: expected float32 or float64, got ", diff_in.scalar_type());
-  TORCH_CHECK(diff_in.dim() == 2, "diff: expected a 2-D (C, D) tensor, got shape ", diff_in.sizes());
-  const int64_t C = diff_in.size(0), D = diff_in.size(1);
-  TORCH_CHECK(grad_in.scalar_type() == diff_in.scalar_type(), "grad_per_class: expected dtype ",
-              diff_in.scalar_type(), " like diff, got ", grad_in.scalar_type());
-  TORCH_CHECK(grad_in.dim() == 1 && grad_in.size(0) == C, "grad_per_class: expected shape (", C,
-              ",) like diff's classes, got ", grad_in.sizes());
-  TORCH_CHECK(f_syn.dim() == 2 || f_syn.dim() == 3, "f_syn: expected a 2-D or 3-D tensor, got shape ",
-              f_syn.sizes());
-  TORCH_CHECK(f_syn.size(-1) == D, "f_syn: expected feature dimension D=", D, " like diff, got ", f_syn.size(-1));
+  const MmdBackwardDims dims = check_mmd_backward_args(grad_in, diff_in, f_syn, syn_labels, device);
+  const int64_t C = dims.classes, D = dims.features, rows = dims.rows;
   const c10::cuda::CUDAGuard guard(device);
   const at::Tensor grad = grad_in.contiguous(), diff = diff_in.contiguous();
   // f_syn only gives the shape: its values are never read.
   at::Tensor out = at::empty(f_syn.sizes(), diff.options());
-  const int64_t rows = f_syn.dim() == 3 ? f_syn.size(0) * f_syn.size(1) : f_syn.size(0);
-  ClassRows syn_rows{nullptr, nullptr, 0};
+  ClassRows syn_rows{nullptr, nullptr, dims.per_class};
   Grouping groups;
   at::Tensor labels;
-  if (f_syn.dim() == 3) {
-    TORCH_CHECK(!syn_labels.has_value(), "syn_labels: expected None with class-major 3-D f_syn");
-    TORCH_CHECK(f_syn.size(0) == C, "f_syn: expected C=", C, " classes like diff, got ", f_syn.size(0));
-    syn_rows.n_per_class = f_syn.size(1);
-  } else {
-    TORCH_CHECK(syn_labels.has_value(), "syn_labels: required with 2-D (n, D) f_syn");
-    check_labels(*syn_labels, f_syn.size(0), device, "syn_labels");
+  if (f_syn.dim() == 2) {
     labels = syn_labels->contiguous();
-    groups = group_by_class(labels, C, "syn_labels", false);
+    groups = group_by_class(labels, C);
+    check_label_values({{&labels, &groups, "syn_labels", false}}, C);
     syn_rows = ClassRows{nullptr, groups.offsets.data_ptr<int64_t>(), 0};
   }
   if (rows == 0 || D == 0) return out;

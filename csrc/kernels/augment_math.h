@@ -238,6 +238,19 @@ DE_HD T weight_sum(const Taps<T>& t) {
   return (t.weight[0] + t.weight[1]) + (t.weight[2] + t.weight[3]);
 }
 
+// Transpose of bilinear for one channel of one output pixel whose incoming gradient is g:
+// share[k] = w_k·g is what source tap k receives, and 0 for a tap of weight 0. Returns
+// Σ_k share[k], the pixel's part of Σ u (the sample total that the colour transpose adds
+// to every pixel). Mathematically g·weight_sum(t), but a pixel that reads nothing (all
+// weights 0: zero padding, cut out, cropped away) adds exactly 0 even when g is NaN or inf
+// (fp16 overflow, NaN at cut-out pixels), where g·0 would make the whole sample's input
+// gradient NaN. The CPU and the CUDA backward both scatter and total through this.
+template <typename T>
+DE_HD T transpose_taps(const Taps<T>& t, T g, T share[4]) {
+  for (int k = 0; k < 4; ++k) share[k] = t.weight[k] != static_cast<T>(0) ? t.weight[k] * g : static_cast<T>(0);
+  return (share[0] + share[1]) + (share[2] + share[3]);
+}
+
 // Colour after resampling: Σ_k w_k·colour(x)_k = A·S_c + B·mean_c(S) + D·Σ_k w_k, since
 // colour is affine and the channel mean commutes with the taps; only D sees the
 // zero padding. s_mean is mean_c(S).
