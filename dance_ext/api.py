@@ -3,6 +3,7 @@ checked, get the experts, build the Condenser, run it, package the result."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from .version import __version__
 def condense(train, ipc: int = 10, method: str = "dance", experts=None, iterations: int | None = None,
              preset: str | None = None, device=None, seed: int = 0, checkpoint_dir=None, progress: bool = True,
              root=None, resume: bool = False, distributed: bool = False, checkpoint_every: int | None = None,
-             **overrides) -> CondenseResult:
+             test=None, **overrides) -> CondenseResult:
     """Condense ``train`` into ``ipc`` synthetic images per class.
 
     ``train``: a dataset name ("digits", "fashion-mnist", "cifar10", ... with ``root``), a
@@ -39,6 +40,9 @@ def condense(train, ipc: int = 10, method: str = "dance", experts=None, iteratio
     (the process then ends as the signal asks); ``resume=True`` continues a matching
     checkpoint, with the same final result as an uninterrupted run.
 
+    ``test``: held-out data for the test accuracy of experts pretrained here (a pretraining
+    that reaches only chance accuracy is refused); default: the test split of a dataset name.
+
     ``distributed=True``: one process of a ``torchrun`` launch (or of a process group you
     initialised). Each rank condenses a contiguous slice of the classes; the result is
     gathered, so every rank returns the whole set. For a given seed it is the same for
@@ -50,14 +54,14 @@ def condense(train, ipc: int = 10, method: str = "dance", experts=None, iteratio
         device, created_group = parallel.setup(device)
     try:
         return _condense(train, ipc, method, experts, iterations, preset, device, seed, checkpoint_dir, progress,
-                         root, resume, distributed, checkpoint_every, overrides)
+                         root, resume, distributed, checkpoint_every, test, overrides)
     finally:
         if created_group:
             parallel.shutdown()
 
 
 def _condense(train, ipc, method, experts, iterations, preset, device, seed, checkpoint_dir, progress, root,
-              resume, distributed, checkpoint_every, overrides) -> CondenseResult:
+              resume, distributed, checkpoint_every, test, overrides) -> CondenseResult:
     started = time.perf_counter()
     data = as_class_data(train, split="train", root=root, device=device)
     config = presets.resolve(method, preset, data.name, ipc, data.image_size, {"iterations": iterations, **overrides})
@@ -76,7 +80,9 @@ def _condense(train, ipc, method, experts, iterations, preset, device, seed, che
         resumed = _check_checkpoints(checkpoint_dir, topology, resume, config.iterations, held)
         pool = None
         if config.method == "dance":
-            pool = _experts(experts, train, data, config, seed, device, progress, topology)
+            if test is None and isinstance(train, str):
+                test = functools.partial(as_class_data, train, split="test", root=root, device=device)
+            pool = _experts(experts, test, data, config, seed, device, progress, topology)
             meta["experts"] = {"path": str(pool.path) if getattr(pool, "path", None) else None,
                                "num_pretrained": pool.num_experts, "spec": pool.spec}
             meta["network"] = pool.spec
@@ -187,7 +193,7 @@ def _checkpointing(checkpoint_dir, resumed, condenser: Condenser, topology: para
     return on_checkpoint
 
 
-def _experts(experts, train, data: ClassData, config, seed: int, device, progress: bool,
+def _experts(experts, test, data: ClassData, config, seed: int, device, progress: bool,
              topology: parallel.Topology) -> ExpertPool:
     """The given experts, or the cached ones for these settings (rank 0 pretrains them once)."""
     shape = (data.channels, data.num_classes, data.image_size)
@@ -197,7 +203,6 @@ def _experts(experts, train, data: ClassData, config, seed: int, device, progres
                     arch=config.arch, width=config.width, depth=config.depth, seed=seed)
     store, pool = cached_store(data, settings), None
     if topology.rank == 0:
-        test = train if isinstance(train, str) else None
         pool = obtain_experts(store, data, device=device, progress=progress, test=test, **settings)
     if topology.distributed:
         parallel.barrier()  # the other ranks load what rank 0 pretrained

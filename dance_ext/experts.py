@@ -332,13 +332,15 @@ def cached_store(data, settings: dict) -> Path:
 def obtain_experts(store, data, *, num: int, epochs: int, batch_size: int, arch: str, width: int,
                    depth: int | None, seed: int, device, progress: bool, test=None) -> ExpertPool:
     """The experts in ``store`` when they were pretrained on ``data`` with these settings,
-    else pretrained there now. A store of other settings is refused, never silently used."""
+    else pretrained there now (``test``: held-out data, or a function giving it, loaded only
+    then). A store of other settings is refused, never silently used."""
     store = Path(store)
     wanted = {"num_experts": num, "epochs": epochs, "batch_size": batch_size, "seed": seed,
               "network": network_spec(arch, data.channels, data.num_classes, data.image_size, width, depth),
               "data_sha256": data.content_sha256()}
     if not (store / MANIFEST_FILE).exists():
-        return pretrain_experts(data, num=num, epochs=epochs, out=store, arch=arch, test=test, seed=seed,
+        return pretrain_experts(data, num=num, epochs=epochs, out=store, arch=arch, seed=seed,
+                                test=test() if callable(test) else test,
                                 device=device, batch_size=batch_size, width=width, depth=depth,
                                 progress=progress, overwrite=True)
     pool = ExpertPool.load(store, device=device)

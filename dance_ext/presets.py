@@ -3,8 +3,8 @@
 
 ``budget`` b in (0, 1] shrinks a preset for machines without a GPU (b = 1: unchanged):
 
-* steps: ``iterations``, ``pretrain_epochs`` and ``pretrain_num`` × b (the experts used,
-  ``num_experts``, then at most ``pretrain_num``);
+* steps: ``iterations``, ``pretrain_epochs`` (at least ``MIN_EXPERT_EPOCHS``) and
+  ``pretrain_num`` × b (the experts used, ``num_experts``, then at most ``pretrain_num``);
 * per-step size and evaluation: ``width`` and ``batch_real`` × √b (width rounded up to a
   multiple of 16, batch_real at least 32) and ``eval_epochs`` × √b. Evaluation trains on
   a condensed set, a handful of batches per epoch, so a linear cut would leave its
@@ -23,6 +23,9 @@ from .protocols import DM_EVAL_EPOCHS, IMAGENET_SUBSETS, PROTOCOLS
 
 METHODS = ("random", "herding", "dm", "dance")
 SELECTIONS = ("random", "herding")  # real subsets, chosen without optimisation
+# an expert of one or two epochs can still predict one class for everything (chance accuracy),
+# which pretraining refuses; small budgets keep this floor
+MIN_EXPERT_EPOCHS = 3
 PRESETS = ("paper", "quick")
 # the paper datasets by canonical name (data.load_dataset); others get settings by image size
 SMALL_DATASETS = ("mnist", "fashion-mnist", "svhn", "cifar10", "cifar100", "tinyimagenet")
@@ -133,8 +136,9 @@ def scale(config: CondenseConfig, budget) -> CondenseConfig:
     root = math.sqrt(budget)
     times = _times
     pretrain_num = times(config.pretrain_num, budget)
+    expert_epochs = min(config.pretrain_epochs, max(MIN_EXPERT_EPOCHS, times(config.pretrain_epochs, budget)))
     return replace(config, budget=float(budget), iterations=times(config.iterations, budget),
-                   pretrain_epochs=times(config.pretrain_epochs, budget), pretrain_num=pretrain_num,
+                   pretrain_epochs=expert_epochs, pretrain_num=pretrain_num,
                    num_experts=min(config.num_experts, pretrain_num),
                    width=min(config.width, 16 * math.ceil(config.width * root / 16)),
                    batch_real=max(min(32, config.batch_real), round(config.batch_real * root)),

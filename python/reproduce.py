@@ -134,7 +134,7 @@ class Recipe:
     def condense(self, method: str, ipc: int, pool, iterations=None, checkpoint_dir=None):
         return dance_ext.condense(self.train, ipc=ipc, method=method, experts=pool, preset="paper",
                                   budget=self.args.budget, iterations=iterations, seed=self.args.seed,
-                                  device=self.device, checkpoint_dir=checkpoint_dir, resume=True,
+                                  device=self.device, checkpoint_dir=checkpoint_dir, resume=checkpoint_dir is not None,
                                   progress=self.verbose)
 
     def run_cell(self, method: str, ipc: int, pool) -> tuple[dict, object, list]:

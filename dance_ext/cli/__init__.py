@@ -30,11 +30,25 @@ def main(argv=None) -> int:
     return COMMANDS[args.command].handle(args)
 
 
-def run() -> None:
-    """Console entry: bad input ends with its message and exit code 2, not a traceback."""
+def run(argv=None) -> None:
+    """Console entry: bad input ends with one line naming the flag and exit status 2, not a
+    traceback. The library names its arguments ("eval_epochs: ..."); here they become the
+    flags the user typed ("--eval-epochs: ...")."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
     try:
-        sys.exit(main())
+        sys.exit(COMMANDS[args.command].handle(args))
     except (ValueError, TypeError, FileNotFoundError, FileExistsError) as exc:
         message = " ".join(str(exc).split())  # one line, whatever the message holds
-        print(f"dance-ext: error: {message}", file=sys.stderr)
+        print(f"dance-ext: error: {as_flag(message, parser, args.command)}", file=sys.stderr)
         sys.exit(2)
+
+
+def as_flag(message: str, parser: argparse.ArgumentParser, command: str) -> str:
+    """``message`` with a leading "<argument>:" replaced by the subcommand's flag for it."""
+    name, sep, rest = message.partition(":")
+    if not sep or " " in name:
+        return message
+    sub = next(a for a in parser._subparsers._group_actions if a.dest == "command").choices[command]
+    flags = {a.dest: a.option_strings[-1] for a in sub._actions if a.option_strings}
+    return f"{flags[name]}:{rest}" if name in flags else message

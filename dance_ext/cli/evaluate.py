@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from .common import add_common
+from .common import add_common, count
 
 HELP = "train networks on a saved condensed set, test on real data"
 
@@ -12,8 +12,8 @@ def add_arguments(p) -> None:
     p.add_argument("result", help="folder written by `dance-ext condense`")
     p.add_argument("test", nargs="?", help="test dataset (default: the result's dataset)")
     p.add_argument("--arch", default="convnet")
-    p.add_argument("--runs", type=int, default=3)
-    p.add_argument("--epochs", type=int)
+    p.add_argument("--runs", type=count(1), default=3)
+    p.add_argument("--epochs", type=count(1))
     p.add_argument("--protocol", choices=["dm", "dance"])
     add_common(p)
 
@@ -22,7 +22,7 @@ def handle(args) -> int:
     import dance_ext
 
     result = dance_ext.load(args.result)
-    test = dance_ext.load_dataset(args.test or result.meta["dataset"], split="test", root=args.root)
+    test = dance_ext.as_class_data(args.test or result.meta["dataset"], split="test", root=args.root)
     scores = dance_ext.evaluate(result, test, arch=args.arch, runs=args.runs, epochs=args.epochs,
                                 seed=args.seed, protocol=args.protocol, device=args.device,
                                 progress=not args.no_progress)
