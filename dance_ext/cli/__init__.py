@@ -16,9 +16,15 @@ offline) with the CPU-sized "quick" preset and evaluates the result."""
 COMMANDS = {"condense": condense, "pretrain": pretrain, "evaluate": evaluate, "compare": compare, "info": info}
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors ("dance-ext: error: argument --flag: ..."), exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"dance-ext: error: {' '.join(message.split())}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dance-ext", description=DESCRIPTION,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(prog="dance-ext", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     for name, module in COMMANDS.items():
         module.add_arguments(sub.add_parser(name, help=module.HELP))

@@ -54,6 +54,14 @@ def settings_of(args) -> dict:
     return settings
 
 
+def _test_split(dance_ext, dataset, root):
+    try:
+        return dance_ext.as_class_data(dataset, split="test", root=root)
+    except (ValueError, FileNotFoundError) as exc:
+        raise ValueError(f"--eval-runs: there is nothing to evaluate on ({exc}); pass --eval-runs 0 to skip "
+                         "evaluation") from exc
+
+
 def handle(args) -> int:
     import dance_ext
     from ..folders import DirectoryLock, check_output_dir
@@ -66,7 +74,7 @@ def handle(args) -> int:
     check_output_dir(args.out, "--out")  # before the work, not after it
     # both splits: an evaluation that cannot run must not cost a condensation first
     train = dance_ext.as_class_data(dataset, split="train", root=args.root)
-    test = dance_ext.as_class_data(dataset, split="test", root=args.root) if args.eval_runs else None
+    test = _test_split(dance_ext, dataset, args.root) if args.eval_runs else None
     writer = not args.distributed or int(os.environ.get("RANK", "0")) == 0  # rank 0 writes
     with DirectoryLock(args.out, "--out") if writer else contextlib.nullcontext():
         result = dance_ext.condense(train, test=test, ipc=args.ipc, method=args.method, experts=args.experts, preset=preset,
