@@ -253,6 +253,22 @@ def a_file(c: Ctx) -> Path:
     return c.guard(path)
 
 
+def dangling_link(c: Ctx) -> Path:
+    link = c.tmp / "gone"
+    link.symlink_to(c.tmp / "no-such-target")
+    return link
+
+
+def image_folder_without_test(c: Ctx) -> Path:
+    from PIL import Image
+    root = c.tmp / "pictures"
+    for cls in ("a", "b"):
+        (root / cls).mkdir(parents=True)
+        for i in range(2):
+            Image.new("L", (8, 8), 40 * i).save(root / cls / f"{i}.png")
+    return root
+
+
 def evaluate_on_digits(images, labels):
     return lambda: dance_ext.evaluate((images, labels), "digits", runs=1, epochs=1, progress=False)
 
@@ -477,7 +493,7 @@ CLI_CASES = [
                             "--experts", str(tampered_store(c, weights=flip_middle))],
                  "experts.safetensors': sha256 .* does not match", id="cli-experts-flipped-byte"),
     pytest.param(lambda c: [*CONDENSE_DM, "--out", str(a_file(c))],
-                 "out: .*a-file' cannot be a folder", id="cli-out-is-a-file"),
+                 "--out: .*a-file' cannot be a folder", id="cli-out-is-a-file"),
     pytest.param(lambda c: ["pretrain", "--num", "1", "--epochs", "1", "--width", "8", "--out", str(c.guard(c.store()))],
                  "out: .* already holds an expert store; pass overwrite=True", id="cli-pretrain-over-store"),
     pytest.param(lambda c: ["pretrain", "--num", "1", "--epochs", "1", "--width", "8", "--out", str(a_file(c))],
@@ -491,6 +507,26 @@ CLI_CASES = [
                  r"syn\.pt is not a readable dance_ext result: it holds a pickled posix\.mkdir", id="cli-result-pickled-code"),
     pytest.param(lambda c: ["evaluate", str(c.tmp / "nothing-here")],
                  "path: no condensed set at .*nothing-here", id="cli-result-missing"),
+    # values a later step would have replaced by a default, or refused after the work
+    pytest.param(lambda c: [*CONDENSE_DM, "--eval-epochs", "-5"],
+                 "argument --eval-epochs: expected a positive int, got -5", id="cli-eval-epochs-negative"),
+    pytest.param(lambda c: [*CONDENSE_DM, "--eval-epochs", "0"],
+                 "argument --eval-epochs: expected a positive int, got 0", id="cli-eval-epochs-zero"),
+    pytest.param(lambda c: [*CONDENSE_DM, "--seed", "-1"],
+                 "argument --seed: expected an int >= 0, got -1", id="cli-seed-negative"),
+    pytest.param(lambda c: [*CONDENSE_DM, "--budget", "2"],
+                 r"argument --budget: expected a number in \(0, 1\], got 2", id="cli-budget-over-one"),
+    pytest.param(lambda c: [*CONDENSE_DM, "--set", "iterations=10"],
+                 "--set iterations: also given as --iterations; give it once", id="cli-set-collides-with-flag"),
+    pytest.param(lambda c: [*CONDENSE_DM, "--resume"],
+                 r"--resume: needs checkpoint_dir \(--checkpoint-dir\)", id="cli-resume-without-checkpoint-dir"),
+    pytest.param(lambda c: [*CONDENSE_DM, "--out", str(dangling_link(c))],
+                 "--out: .*gone' cannot be written: .* is a link to a missing", id="cli-out-dangling-link"),
+    pytest.param(lambda c: [*CONDENSE_DM, "--checkpoint-dir", str(dangling_link(c))],
+                 "--checkpoint-dir: .*gone' cannot be written", id="cli-checkpoint-dir-dangling-link"),
+    pytest.param(lambda c: ["condense", str(image_folder_without_test(c)), "--method", "dm", "--preset", "quick",
+                            "--iterations", "1"],
+                 "--eval-runs: there is nothing to evaluate on .* pass --eval-runs 0", id="cli-folder-without-test-split"),
 ]
 
 
