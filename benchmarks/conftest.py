@@ -12,12 +12,15 @@ import torch
 from dance_ext.files import atomic_write
 from dance_ext.provenance import device_name, git_commit
 
-RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+# DANCE_EXT_BENCH_RESULTS redirects the records (benchmarks/gpu.sh: one folder per session)
+RESULTS_DIR = os.environ.get("DANCE_EXT_BENCH_RESULTS") or os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                                         "results")
 
 
 def save_result(name: str, payload: dict, device: str | torch.device | None = None) -> str:
     """Write ``payload`` with device, torch version, commit and date to
-    benchmarks/results/<name>-<device>.json atomically; returns the path.
+    benchmarks/results/<name>-<device>.json (or $DANCE_EXT_BENCH_RESULTS/…) atomically;
+    returns the path.
 
     ``device`` defaults to payload["device"], else "cuda" when available, else "cpu".
     The file name uses "cpu" or the GPU model (e.g. "nvidia-h100-80gb-hbm3").

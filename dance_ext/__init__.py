@@ -25,5 +25,15 @@ from .results import CondenseResult  # noqa: E402
 
 load = CondenseResult.load
 
+
+def selftest(device=None, **options):
+    """Check this installation on ``device`` (default: cuda if available): the compiled ops
+    against the reference ops, gradcheck, opcheck, one DM and one DANCE iteration. Prints a
+    table and returns a report (``.ok``, ``.rows``, ``.to_dict()``); options: ``bench``,
+    ``quick``, ``compile``, ``json_path``, ``stream``. See dance_ext/diagnostics/."""
+    from .diagnostics import selftest as run
+    return run(device, **options)
+
+
 __all__ = ["condense", "evaluate", "pretrain_experts", "load", "load_dataset", "ops", "build_info",
-           "ClassData", "CondenseResult", "ExpertPool", "as_class_data", "DATASET_STATS", "__version__"]
+           "selftest", "ClassData", "CondenseResult", "ExpertPool", "as_class_data", "DATASET_STATS", "__version__"]

@@ -6,14 +6,15 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import compare, condense, evaluate, info, pretrain
+from . import compare, condense, evaluate, info, pretrain, selftest
 
 DESCRIPTION = """Dataset condensation by Distribution Matching (DM) and DANCE.
 
 With no dataset, `dance-ext condense` condenses the embedded default (sklearn's digits,
 offline) with the CPU-sized "quick" preset and evaluates the result."""
 # name -> module, in the order `dance-ext --help` lists them
-COMMANDS = {"condense": condense, "pretrain": pretrain, "evaluate": evaluate, "compare": compare, "info": info}
+COMMANDS = {"condense": condense, "pretrain": pretrain, "evaluate": evaluate, "compare": compare, "info": info,
+            "selftest": selftest}
 
 
 class Parser(argparse.ArgumentParser):
