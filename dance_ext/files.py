@@ -6,8 +6,10 @@ import os
 import pickle
 import re
 import tempfile
+from contextlib import nullcontext
 from pathlib import Path
 
+import numpy as np
 import torch
 
 
@@ -45,12 +47,22 @@ def check_output_dir(path, arg: str) -> None:
         raise ValueError(f"{arg}: {str(path)!r} cannot be a folder: {str(blocker)!r} is a file")
 
 
-def load_tensors(path, arg: str, what: str):
-    """``torch.load`` with ``weights_only=True`` (tensors and plain containers, never code).
-    A tampered, truncated or foreign file becomes a one-line ValueError naming ``arg`` and
-    saying it is not a readable ``what``."""
+def _numpy_scalar_globals() -> list:
+    """numpy's scalar and dtype reconstructors under their numpy 1 and 2 module names: they
+    rebuild numbers from bytes and run no code (DM's result files hold numpy accuracies)."""
+    scalar = np.float64(0).__reduce__()[0]
+    dtypes = {type(np.dtype(code)) for code in "?bhilqBHILQefd"}
+    return [(scalar, f"{core}.multiarray.scalar") for core in ("numpy.core", "numpy._core")] + [np.dtype, *dtypes]
+
+
+def load_tensors(path, arg: str, what: str, numpy_scalars: bool = False):
+    """``torch.load`` with ``weights_only=True`` (tensors and plain containers, never code;
+    ``numpy_scalars`` also admits numpy numbers). A tampered, truncated or foreign file
+    becomes a one-line ValueError naming ``arg`` and saying it is not a readable ``what``."""
+    allowed = torch.serialization.safe_globals(_numpy_scalar_globals()) if numpy_scalars else nullcontext()
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with allowed:
+            return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         # torch's own message advises weights_only=False: exactly wrong for an untrusted file
         found = re.search(r"GLOBAL (\S+)", str(exc))

@@ -34,14 +34,45 @@ def image_grid(images: torch.Tensor, labels: torch.Tensor, num_classes: int) -> 
     return (grid * 255 + 0.5).astype(np.uint8)
 
 
-def png_bytes(array: np.ndarray, min_side: int = 256) -> bytes:
+def png_bytes(array: np.ndarray, min_side: int = 256, row_labels=None) -> bytes:
+    """The grid as PNG, scaled up to ``min_side``; ``row_labels`` (one per row of an
+    ``image_grid``: the class names) are written in a margin on the left."""
     image = Image.fromarray(array[..., 0] if array.shape[2] == 1 else array)
     scale = max(1, math.ceil(min_side / max(1, min(image.size))))
     if scale > 1:  # small images (8×8 digits) are unreadable at 1:1
         image = image.resize((image.width * scale, image.height * scale), Image.NEAREST)
+    if row_labels:
+        image = _label_rows(image, [str(t)[:24] for t in row_labels], scale)
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def _label_rows(image: Image.Image, labels: list[str], scale: int) -> Image.Image:
+    """A white left margin with each label centred on its grid row (rows of equal pitch
+    below a gap of ``scale`` pixels)."""
+    from PIL import ImageDraw, ImageFont
+
+    pitch = (image.height - scale) / len(labels)
+    try:
+        font = ImageFont.load_default(size=max(8, min(16, int(pitch * 0.6))))
+    except (TypeError, ImportError, OSError):  # Pillow without FreeType: its fixed bitmap font
+        font = ImageFont.load_default()
+    draw = ImageDraw.Draw(image)
+    margin = int(max(draw.textlength(t, font=font) for t in labels)) + 8
+    canvas = Image.new(image.mode, (image.width + margin, image.height), "white")
+    canvas.paste(image, (margin, 0))
+    draw = ImageDraw.Draw(canvas)
+    for i, text in enumerate(labels):
+        top, bottom = font.getbbox(text)[1::2]
+        draw.text((4, scale + (i + 0.5) * pitch - (top + bottom) / 2), text, fill="black", font=font)
+    return canvas
+
+
+def grid_labels(meta: dict) -> list[str] | None:
+    """The class names of a result's grid rows, when its meta knows them."""
+    classes = meta.get("classes")
+    return classes if isinstance(classes, list) and len(classes) == meta.get("num_classes") else None
 
 
 def _json_default(value):
@@ -110,10 +141,18 @@ class CondenseResult:
         torch.save(payload, buffer)
         metrics = {"meta": self.meta, "history": self.history, "evaluation": self.evaluation}
         files = {"syn.pt": buffer.getvalue(),
-                 "grid.png": png_bytes(image_grid(images, labels, self.meta["num_classes"])),
+                 "grid.png": png_bytes(image_grid(images, labels, self.meta["num_classes"]),
+                                       row_labels=grid_labels(self.meta)),
                  "metrics.json": json.dumps(metrics, indent=2, default=_json_default).encode()}
         write_files(directory, files, last="syn.pt")
         return directory
+
+    def export(self, directory, format: str) -> Path:
+        """Write the set in one of the field's formats ("tensors", "imagefolder", "dm",
+        "dance"; see ``dance_ext.interop``); ``dance_ext.load_set`` reads them back."""
+        from .interop import export
+
+        return export(self, directory, format)
 
     @classmethod
     def load(cls, path) -> "CondenseResult":

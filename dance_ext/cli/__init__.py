@@ -6,14 +6,15 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import compare, condense, evaluate, info, pretrain
+from . import compare, condense, evaluate, export, info, pretrain
 
 DESCRIPTION = """Dataset condensation by Distribution Matching (DM) and DANCE.
 
 With no dataset, `dance-ext condense` condenses the embedded default (sklearn's digits,
 offline) with the CPU-sized "quick" preset and evaluates the result."""
 # name -> module, in the order `dance-ext --help` lists them
-COMMANDS = {"condense": condense, "pretrain": pretrain, "evaluate": evaluate, "compare": compare, "info": info}
+COMMANDS = {"condense": condense, "pretrain": pretrain, "evaluate": evaluate, "export": export, "compare": compare,
+            "info": info}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,7 +35,7 @@ def run() -> None:
     """Console entry: bad input ends with its message and exit code 2, not a traceback."""
     try:
         sys.exit(main())
-    except (ValueError, TypeError, FileNotFoundError, FileExistsError) as exc:
+    except (ValueError, TypeError, FileNotFoundError, FileExistsError, ImportError) as exc:
         message = " ".join(str(exc).split())  # one line, whatever the message holds
         print(f"dance-ext: error: {message}", file=sys.stderr)
         sys.exit(2)
