@@ -147,16 +147,29 @@ def test_png_codec_reads_every_row_filter():
     buffer = io.BytesIO()
     Image.fromarray(smooth).save(buffer, format="PNG")
     assert np.array_equal(png.decode(buffer.getvalue(), "x"), smooth)
-    grey = rng.integers(0, 256, (3, 4), dtype=np.uint8).astype(np.int32)
-    rows, prior = [], np.zeros(4, np.int32)
-    for line in grey:  # Average: byte − floor((left + up) / 2)
-        left = np.concatenate([[0], line[:-1]])
-        rows.append(np.concatenate([[3], (line - (left + prior) // 2) % 256]).astype(np.uint8))
-        prior = line
-    header = png.encode(grey[..., None].astype(np.uint8))[:33]
-    idat = zlib.compress(np.stack(rows).tobytes())
-    data = header + png._chunk(b"IDAT", idat) + png._chunk(b"IEND", b"")
-    assert np.array_equal(png.decode(data, "x")[..., 0], grey)
+    for kind in (3, 4):  # Average and Paeth rows, filtered here by the PNG spec's definitions
+        grey = rng.integers(0, 256, (48, 48), dtype=np.uint8)  # large enough for Paeth ties
+        data = png.encode(grey[..., None])[:33] + png._chunk(b"IDAT", zlib.compress(filtered(grey, kind))) + \
+            png._chunk(b"IEND", b"")
+        assert np.array_equal(png.decode(data, "x")[..., 0], grey), kind
+
+
+def filtered(grey: np.ndarray, kind: int) -> bytes:
+    """Rows of a grey 8-bit image under PNG filter ``kind`` (3 Average, 4 Paeth), one byte per pixel."""
+    def paeth(a, b, c):
+        p = a + b - c
+        pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+        return a if pa <= pb and pa <= pc else b if pb <= pc else c
+
+    out, prior = bytearray(), [0] * grey.shape[1]
+    for row in grey.astype(int).tolist():
+        out.append(kind)
+        for x, value in enumerate(row):
+            left, up, up_left = (row[x - 1] if x else 0), prior[x], (prior[x - 1] if x else 0)
+            predicted = (left + up) // 2 if kind == 3 else paeth(left, up, up_left)
+            out.append((value - predicted) % 256)
+        prior = row
+    return bytes(out)
 
 
 # ---------------------------------------------------------------------------------------
@@ -301,6 +314,13 @@ def a_file(c: Ctx) -> Path:
     return c.guard(path)
 
 
+def other_pngs(c: Ctx) -> Path:
+    """An imagefolder export of two images per class, over which a one-per-class set is exported."""
+    res = dance_ext.load(c.saved)
+    double = CondenseResult(res.images.repeat_interleave(2, 0), res.labels.repeat_interleave(2), res.meta)
+    return c.guard(double.export(c.tmp / "pngs", format="imagefolder"))
+
+
 def wrong_logits(channels, num_classes, image_size):
     return tiny_net(channels, 3, image_size)
 
@@ -345,12 +365,16 @@ CASES = [
                  r"is not a readable DM result file: it holds a pickled posix\.mkdir", id="dm-pickled-code"),
     pytest.param(lambda c: lambda: load_set(corrupt_png(c)), ValueError,
                  r"00000\.png: truncated or corrupt PNG \(chunk b'IDAT'\)", id="imagefolder-corrupt-png"),
+    pytest.param(lambda c: lambda: dance_ext.load(c.saved).export(other_pngs(c), format="imagefolder"), ValueError,
+                 r"directory: .* already holds images this export would not replace \(first: .*00001\.png\); export "
+                 "into a new or empty folder", id="export-over-other-images"),
     pytest.param(lambda c: lambda: dance_ext.load(c.saved).export(a_file(c), format="dm"),
                  ValueError, r"directory: .*a-file' cannot be a folder", id="export-into-a-file"),
     pytest.param(lambda c: lambda: load_dataset("imagewolf", root=c.guard(imagenet_tree(c.tmp / "in"))), ValueError,
                  r"name: unknown dataset 'imagewolf' \(did you mean 'imagewoof'\?\)", id="unknown-subset-name"),
-    pytest.param(lambda c: lambda: load_dataset("imagewoof", root=imagenet_tree(c.tmp / "in", skip=2)),
-                 FileNotFoundError, r"imagewoof: 2 of its 10 wnid folders are missing under .*train \(first: ",
+    pytest.param(lambda c: lambda: load_dataset("imagewoof", "train", root=imagenet_tree(c.tmp / "in", skip=2,
+                                                                                       skip_in=("val",))),
+                 FileNotFoundError, r"imagewoof: 2 of its 10 wnid folders are missing under .*val \(first: n02099601\)",
                  id="subset-missing-wnid-folders"),
     pytest.param(lambda c: lambda: load_dataset("tinyimagenet", root=tiny_tree(c.tmp / "tiny", annotations=False)),
                  FileNotFoundError, r"tinyimagenet: .*val_annotations\.txt is missing; expected under",

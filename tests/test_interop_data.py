@@ -78,13 +78,15 @@ def test_tinyimagenet_bad_trees(tmp_path):
         load_dataset("tinyimagenet")
 
 
-def imagenet_tree(root: Path, subset: str = "imagewoof", skip: int = 0) -> Path:
-    """ImageNet's ImageFolder layout holding ``subset``'s wnids but the last ``skip``, one
-    image per class and split, of odd sizes, plus a class of no subset."""
+def imagenet_tree(root: Path, subset: str = "imagewoof", skip: int = 0, skip_in=("train", "val")) -> Path:
+    """ImageNet's ImageFolder layout holding ``subset``'s wnids, one image per class and split,
+    of odd sizes, but the last ``skip`` wnids in the splits ``skip_in``; plus a class of no subset."""
     wnids = [w for w, _ in SUBSETS[subset]]
-    for k, wnid in enumerate(wnids[:len(wnids) - skip]):
-        write_image(root / "train" / wnid / "a.JPEG", (150, 130) if k % 2 else (130, 170), k)
-        write_image(root / "val" / wnid / "b.JPEG", (128, 128), 50 + k)
+    for k, wnid in enumerate(wnids):
+        if k < len(wnids) - skip or "train" not in skip_in:
+            write_image(root / "train" / wnid / "a.JPEG", (150, 130) if k % 2 else (130, 170), k)
+        if k < len(wnids) - skip or "val" not in skip_in:
+            write_image(root / "val" / wnid / "b.JPEG", (128, 128), 50 + k)
     write_image(root / "train" / "n00000007" / "x.JPEG", (140, 140), 99)
     return root
 

@@ -42,12 +42,24 @@ def export(result, directory, format: str) -> Path:
     directory = Path(directory)
     check_output_dir(directory, "directory")
     files, last = _WRITERS[format](result)
+    if format == "imagefolder":
+        _check_no_stale_images(directory, files)
     by_folder = defaultdict(dict)
     for relative, content in files.items():
         by_folder[Path(relative).parent][Path(relative).name] = content
     for folder in sorted(by_folder, key=lambda f: f == Path(".")):  # the top folder, holding `last`, last
         write_files(directory / folder, by_folder[folder], last=last if folder == Path(".") else None)
     return directory
+
+
+def _check_no_stale_images(directory: Path, files: dict) -> None:
+    """Images of an earlier export that this one would not replace would be read back as part
+    of the set: refused rather than deleted."""
+    stale = sorted(str(p.relative_to(directory)) for p in directory.glob("*/*.png")) if directory.is_dir() else []
+    stale = [p for p in stale if p not in files]
+    if stale:
+        raise ValueError(f"directory: {directory} already holds images this export would not replace (first: "
+                         f"{stale[0]}); export into a new or empty folder")
 
 
 def _torch_bytes(obj) -> bytes:

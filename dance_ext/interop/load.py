@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..data.convert import _to_images, _to_labels
+from ..checks import describe, positive_int
+from ..data.convert import _pil_mode, _to_images, _to_labels
 from ..data.registry import DATASET_STATS
 from ..files import load_tensors
 from ..results import CondenseResult
@@ -111,7 +112,7 @@ def _read_png_or_image(file: Path) -> np.ndarray:
         from PIL import Image
 
         with Image.open(file) as im:
-            pixels = np.asarray(im.convert("L" if im.mode in ("1", "L", "LA", "P;L") else "RGB"))
+            pixels = np.asarray(im.convert(_pil_mode([im.mode])))
     pixels = pixels if pixels.ndim == 3 else pixels[..., None]
     return pixels.astype(np.float32) / (65535 if pixels.dtype == np.uint16 else 255)
 
@@ -160,8 +161,11 @@ def _dance_file(path: Path) -> Path:
 
 
 def _pair(value, file: Path, what: str) -> tuple:
-    if not (isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, torch.Tensor) for v in value)):
-        raise ValueError(f"path: {file}: expected {what}, got {type(value).__name__}")
+    """(images, labels) of an [images (N, C, H, W) float, labels] pair, as both codes store them."""
+    ok = isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, torch.Tensor) for v in value)
+    if not ok or value[0].dim() != 4 or not value[0].is_floating_point():
+        found = ", ".join(describe(v) for v in value) if isinstance(value, (list, tuple)) else describe(value)
+        raise ValueError(f"path: {file}: expected {what} with float images (N, C, H, W), got {found}")
     return value
 
 
@@ -196,9 +200,10 @@ def _load_dance(path: Path, given: dict, factor) -> CondenseResult:
         raise ValueError(f"path: {file.parent / DANCE_ARGS}: decode_type {args['decode_type']!r}; only DANCE's "
                          "default 'single' multi-formation is supported")
     factor = factor if factor is not None else args.get("factor")
-    if isinstance(factor, bool) or not isinstance(factor, int) or factor < 1:
+    if factor is None:
         raise ValueError(f"factor: {file} has no args.log beside it to tell DANCE's multi-formation factor; pass "
-                         f"factor= (1 for sets stored decoded), got {factor!r}")
+                         "factor= (1 for sets stored decoded)")
+    factor = positive_int("factor", factor)
     meta = args.get("dance_ext") or {"dataset": known_name(args.get("dataset")), "method": "dance",
                                      "ipc": args.get("ipc"), "iterations": args.get("niter")}
     meta = _with_stats(meta, given, DANCE_STATS)
