@@ -60,6 +60,9 @@ setup(
     cmdclass={"build_ext": BuildExtension.with_options(use_ninja=True)},
     # torch has a lower bound only: an installed torch satisfies it and nothing else is pulled
     install_requires=["torch>=2.4", "numpy", "safetensors", "tqdm", "matplotlib", "pillow", "scikit-learn"],
-    extras_require={"test": ["pytest", "pytest-benchmark", "hypothesis"], "vision": ["torchvision"]},
+    # hf: Hugging Face datasets as input (no torch of its own); timm: "timm:<name>" networks in
+    # evaluate, whose torchvision pins a torch of its own: install it only where that torch is wanted
+    extras_require={"test": ["pytest", "pytest-benchmark", "hypothesis", "datasets"], "vision": ["torchvision"],
+                    "hf": ["datasets"], "timm": ["timm"]},
     entry_points={"console_scripts": ["dance-ext = dance_ext.cli:run"]},
 )

@@ -21,6 +21,7 @@ from .api import condense  # noqa: E402
 from .data import DATASET_STATS, ClassData, as_class_data, load_dataset  # noqa: E402
 from .evaluate import evaluate  # noqa: E402
 from .experts import ExpertPool, pretrain_experts  # noqa: E402
+from .interop import load_set  # noqa: E402
 from .results import CondenseResult  # noqa: E402
 
 load = CondenseResult.load
@@ -35,5 +36,5 @@ def selftest(device=None, **options):
     return run(device, **options)
 
 
-__all__ = ["condense", "evaluate", "pretrain_experts", "load", "load_dataset", "ops", "build_info",
+__all__ = ["condense", "evaluate", "pretrain_experts", "load", "load_set", "load_dataset", "ops", "build_info",
            "selftest", "ClassData", "CondenseResult", "ExpertPool", "as_class_data", "DATASET_STATS", "__version__"]

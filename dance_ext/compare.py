@@ -7,6 +7,7 @@ import statistics
 from .api import condense
 from .data import as_class_data
 from .evaluate import evaluate
+from .models.external import arch_label
 
 CROSS_ARCHS = ("convnet", "alexnet", "vgg11", "resnet18")
 
@@ -98,16 +99,17 @@ def paper_table(rows: list[dict], dataset: str) -> str:
 def cross_arch(results: dict, test, archs=CROSS_ARCHS, runs=3, epochs=None, protocol="dance", width=None,
                seed=0, device=None, progress=True) -> list[dict]:
     """Evaluate every condensed set of ``results`` (label -> CondenseResult) on every
-    architecture of ``archs``: one row per (label, arch). ``width`` applies to the
-    ConvNet family only (the other nets have fixed widths)."""
+    architecture of ``archs`` (built-in names, "timm:<name>" or callables, as ``evaluate``
+    takes them): one row per (label, arch). ``width`` applies to the ConvNet family only
+    (the other nets have fixed widths)."""
     test = as_class_data(test, split="test", device=device)
     rows = []
     for label, result in results.items():
         for arch in archs:
-            convnet = arch.lower().startswith("convnet")
+            convnet = isinstance(arch, str) and arch.lower().startswith("convnet")
             scores = evaluate(result, test, arch=arch, runs=runs, epochs=epochs, seed=seed, protocol=protocol,
                               width=width if convnet else None, device=device, progress=progress)
-            rows.append({"set": label, "arch": arch, "mean": scores["mean"], "std": scores["std"],
+            rows.append({"set": label, "arch": arch_label(arch), "mean": scores["mean"], "std": scores["std"],
                          "runs": scores["runs"], "best_mean": scores["best_mean"], "epochs": scores["epochs"],
                          "protocol": scores["protocol"], "test_images": scores["test_images"],
                          "seconds": scores["seconds"]})

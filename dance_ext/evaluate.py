@@ -18,9 +18,9 @@ import torch
 from tqdm.auto import tqdm
 
 from . import protocols
-from .checks import hw, is_int
+from .checks import describe, hw, is_int
 from .data import ClassData, as_class_data, check_finite
-from .models import build_network, network_spec
+from .models.external import arch_label, network_builder
 from .protocols import PROTOCOLS, Protocol
 from .training import accuracy, normalizer, train_epoch
 from .utils import derive_seed, make_generator, resolve_device, seeded_network
@@ -77,7 +77,7 @@ def _check_against_test(images, labels, num_classes, test: ClassData) -> None:
                          f"{int(labels.max())}]")
 
 
-def evaluate(result, test, arch: str = "convnet", runs: int = 3, epochs: int | None = None, seed: int = 0,
+def evaluate(result, test, arch="convnet", runs: int = 3, epochs: int | None = None, seed: int = 0,
              protocol: str | None = None, device=None, batch_size: int | None = None, width: int | None = None,
              depth: int | None = None, progress: bool = True, eval_every: int | None = None) -> dict:
     """Train ``runs`` fresh ``arch`` networks on the synthetic set and test them on ``test``.
@@ -90,6 +90,7 @@ def evaluate(result, test, arch: str = "convnet", runs: int = 3, epochs: int | N
     name resolves to its test split). ``protocol``: "dm", "dance", or None = "dance"
     when meta["method"] == "dance" else "dm". ``epochs``, ``batch_size``, ``eval_every``
     override the protocol's values; ``width``/``depth`` the network's (128 / per image size).
+    ``arch``: a name of ``models.ARCHS``, "timm:<name>" or a callable (channels, num_classes, image_size) -> nn.Module.
 
     Returns a dict: ``runs`` (last-epoch test accuracies in %), ``mean`` and ``std``
     (of ``runs``; population std, ddof 0, as NumPy's default used by the papers),
@@ -99,9 +100,7 @@ def evaluate(result, test, arch: str = "convnet", runs: int = 3, epochs: int | N
     """
     start_time = time.perf_counter()
     images, labels, meta = _unpack(result)
-    if not isinstance(runs, int) or isinstance(runs, bool) or runs < 1:
-        raise ValueError(f"runs: expected an int >= 1, got {runs!r}")
-    derive_seed(seed)  # validates seed
+    _check_runs_and_seed(runs, seed)
     if protocol is None:
         protocol = "dance" if meta.get("method") == "dance" else "dm"
     if protocol not in PROTOCOLS:
@@ -113,16 +112,16 @@ def evaluate(result, test, arch: str = "convnet", runs: int = 3, epochs: int | N
     dataset = meta.get("dataset", test_data.name)
     per_class = int(torch.bincount(labels, minlength=num_classes).max())
     proto = _protocol(protocol, dataset, per_class, num_classes, epochs, batch_size, eval_every)
-    spec = network_spec(arch, images.shape[1], num_classes, tuple(images.shape[-2:]),
-                        128 if width is None else width, depth)
-    normalize = normalizer(meta.get("mean", test_data.mean), meta.get("std", test_data.std), images.shape[1],
-                           device)
+    build, spec = network_builder(arch, images.shape[1], num_classes, tuple(images.shape[-2:]),
+                                  128 if width is None else width, depth)
+    normalize = normalizer(meta.get("mean", test_data.mean), meta.get("std", test_data.std), images.shape[1], device)
     images, labels = images.to(device, torch.float32), labels.to(device)
+    _check_logits(seeded_network(build, 0, device), normalize(images[:2]), num_classes, spec["arch"])
     test_images, test_labels = test_data.images.to(device, torch.float32), test_data.labels.to(device)
 
     last, best = [], []
     for run in tqdm(range(runs), desc=f"evaluate ({proto.name})", disable=not progress):
-        model = seeded_network(lambda: build_network(spec), derive_seed(seed, _SEED_TAG, run, 0), device)
+        model = seeded_network(build, derive_seed(seed, _SEED_TAG, run, 0), device)
         gen = make_generator(derive_seed(seed, _SEED_TAG, run, 1))
         accs = _train_run(model, proto, images, labels, test_images, test_labels, gen, normalize, progress)
         last.append(accs[-1])
@@ -130,12 +129,29 @@ def evaluate(result, test, arch: str = "convnet", runs: int = 3, epochs: int | N
     return {
         "mean": float(np.mean(last)), "std": float(np.std(last)), "runs": last,
         "best_mean": float(np.mean(best)), "best_std": float(np.std(best)), "best_runs": best,
-        "protocol": proto.name, "epochs": proto.epochs, "epochs_run": proto.epochs_run, "arch": arch,
+        "protocol": proto.name, "epochs": proto.epochs, "epochs_run": proto.epochs_run, "arch": arch_label(arch),
         "network": spec, "batch_size": proto.batch_size, "strategy": proto.strategy,
         "cutmix_p": proto.cutmix_p, "eval_every": proto.eval_every, "seed": seed,
         "train_images": int(images.shape[0]), "test_images": int(test_images.shape[0]),
         "seconds": time.perf_counter() - start_time,
     }
+
+
+def _check_runs_and_seed(runs, seed) -> None:
+    if not isinstance(runs, int) or isinstance(runs, bool) or runs < 1:
+        raise ValueError(f"runs: expected an int >= 1, got {runs!r}")
+    derive_seed(seed)  # validates seed
+
+
+@torch.no_grad()
+def _check_logits(model, x: torch.Tensor, num_classes: int, name: str) -> None:
+    """Networks from outside (callables, timm) must map images to (N, num_classes) logits: one
+    probe forward in eval mode, before any training."""
+    model.eval()
+    out = model(x)
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (x.shape[0], num_classes):
+        raise ValueError(f"arch: {name} maps {x.shape[0]} images to {describe(out)}; expected logits of shape "
+                         f"({x.shape[0]}, {num_classes})")
 
 
 def _train_run(model, proto: Protocol, images, labels, test_images, test_labels, gen, normalize,

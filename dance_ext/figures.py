@@ -11,7 +11,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from .files import atomic_write
-from .results import image_grid, png_bytes
+from .results import grid_labels, image_grid, png_bytes
 
 
 def _save(fig: Figure, path) -> Path:
@@ -23,8 +23,10 @@ def _save(fig: Figure, path) -> Path:
 
 def condensed_grid(result, path) -> Path:
     """The stored synthetic images of ``result`` (a CondenseResult): one row per class,
-    one column per image of the class (DANCE's mosaics as stored, before decoding)."""
-    png = png_bytes(image_grid(result.images, result.labels, int(result.meta["num_classes"])))
+    named by its class where meta["classes"] has the names, one column per image of the
+    class (DANCE's mosaics as stored, before decoding)."""
+    png = png_bytes(image_grid(result.images, result.labels, int(result.meta["num_classes"])),
+                    row_labels=grid_labels(result.meta))
     atomic_write(path, lambda tmp: Path(tmp).write_bytes(png))
     return Path(path)
 

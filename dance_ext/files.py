@@ -7,8 +7,10 @@ import pickle
 import re
 import stat
 import tempfile
+from contextlib import nullcontext
 from pathlib import Path
 
+import numpy as np
 import torch
 
 
@@ -49,14 +51,24 @@ def regular_file(path, arg: str) -> bool:
     return True
 
 
-def load_tensors(path, arg: str, what: str):
-    """``torch.load`` with ``weights_only=True`` (tensors and plain containers, never code).
-    A tampered, truncated or foreign file becomes a one-line ValueError naming ``arg`` and
-    saying it is not a readable ``what``."""
+def _numpy_scalar_globals() -> list:
+    """numpy's scalar and dtype reconstructors under their numpy 1 and 2 module names: they
+    rebuild numbers from bytes and run no code (DM's result files hold numpy accuracies)."""
+    scalar = np.float64(0).__reduce__()[0]
+    dtypes = {type(np.dtype(code)) for code in "?bhilqBHILQefd"}
+    return [(scalar, f"{core}.multiarray.scalar") for core in ("numpy.core", "numpy._core")] + [np.dtype, *dtypes]
+
+
+def load_tensors(path, arg: str, what: str, numpy_scalars: bool = False):
+    """``torch.load`` with ``weights_only=True`` (tensors and plain containers, never code;
+    ``numpy_scalars`` also admits numpy numbers). A tampered, truncated or foreign file
+    becomes a one-line ValueError naming ``arg`` and saying it is not a readable ``what``."""
+    allowed = torch.serialization.safe_globals(_numpy_scalar_globals()) if numpy_scalars else nullcontext()
     if not regular_file(path, arg):
         raise FileNotFoundError(f"{arg}: no {what} at {path}")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with allowed:
+            return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         # torch's own message advises weights_only=False: exactly wrong for an untrusted file
         found = re.search(r"GLOBAL (\S+)", str(exc))
@@ -108,3 +120,12 @@ def write_files(folder, contents: dict[str, bytes], last: str | None = None) -> 
         for tmp in temps.values():
             if os.path.exists(tmp):
                 os.unlink(tmp)
+
+def json_default(value):
+    """``json.dumps(default=...)`` for the numpy scalars, tuples and paths that meta holds."""
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+    if isinstance(value, (tuple, Path)):
+        return list(value) if isinstance(value, tuple) else str(value)
+    raise TypeError(f"meta: a value of type {type(value).__name__} is not JSON-serialisable (meta, history and "
+                    "evaluation are written as JSON)")

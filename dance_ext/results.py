@@ -13,8 +13,9 @@ import torch
 from PIL import Image
 
 from .checks import describe, is_int
-from .files import load_tensors, regular_file, sha256_file, sha256_tensors
+from .files import json_default, load_tensors, regular_file, sha256_file, sha256_tensors
 from .folders import DirectoryLock, check_output_dir, remove_stale_temps, replace_folder
+from .formats import export as export_set
 from .data import check_finite
 from .synthetic import decode
 
@@ -41,23 +42,45 @@ def image_grid(images: torch.Tensor, labels: torch.Tensor, num_classes: int) -> 
     return (grid * 255 + 0.5).astype(np.uint8)
 
 
-def png_bytes(array: np.ndarray, min_side: int = 256) -> bytes:
+def png_bytes(array: np.ndarray, min_side: int = 256, row_labels=None) -> bytes:
+    """The grid as PNG, scaled up to ``min_side``; ``row_labels`` (one per row of an
+    ``image_grid``: the class names) are written in a margin on the left."""
     image = Image.fromarray(array[..., 0] if array.shape[2] == 1 else array)
     scale = max(1, math.ceil(min_side / max(1, min(image.size))))
     if scale > 1:  # small images (8×8 digits) are unreadable at 1:1
         image = image.resize((image.width * scale, image.height * scale), Image.NEAREST)
+    if row_labels:
+        image = _label_rows(image, [str(t)[:24] for t in row_labels], scale)
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return buffer.getvalue()
 
 
-def _json_default(value):
-    if isinstance(value, (np.floating, np.integer)):
-        return value.item()
-    if isinstance(value, (tuple, Path)):
-        return list(value) if isinstance(value, tuple) else str(value)
-    raise TypeError(f"meta: a value of type {type(value).__name__} is not JSON-serialisable (meta, history and "
-                    "evaluation are written as JSON)")
+def _label_rows(image: Image.Image, labels: list[str], scale: int) -> Image.Image:
+    """A white left margin with each label centred on its grid row (rows of equal pitch
+    below a gap of ``scale`` pixels)."""
+    from PIL import ImageDraw, ImageFont
+
+    pitch = (image.height - scale) / len(labels)
+    try:
+        font = ImageFont.load_default(size=max(8, min(16, int(pitch * 0.6))))
+    except (TypeError, ImportError, OSError):  # Pillow without FreeType: its fixed bitmap font
+        font = ImageFont.load_default()
+    draw = ImageDraw.Draw(image)
+    margin = int(max(draw.textlength(t, font=font) for t in labels)) + 8
+    canvas = Image.new(image.mode, (image.width + margin, image.height), "white")
+    canvas.paste(image, (margin, 0))
+    draw = ImageDraw.Draw(canvas)
+    for i, text in enumerate(labels):
+        top, bottom = font.getbbox(text)[1::2]
+        draw.text((4, scale + (i + 0.5) * pitch - (top + bottom) / 2), text, fill="black", font=font)
+    return canvas
+
+
+def grid_labels(meta: dict) -> list[str] | None:
+    """The class names of a result's grid rows, when its meta knows them."""
+    classes = meta.get("classes")
+    return classes if isinstance(classes, list) and len(classes) == meta.get("num_classes") else None
 
 
 def check_result(images, labels, meta, where: str = "") -> None:
@@ -107,20 +130,25 @@ class CondenseResult:
         f = self.factor
         return decode(self.images, f), self.labels.repeat_interleave(f * f)
 
+    def check(self) -> None:
+        """Raise ValueError unless this is a set that can be saved, exported and evaluated."""
+        check_result(self.images, self.labels, self.meta)
+
     def save(self, directory) -> Path:
         """Write syn.pt (tensors, meta, sha256 of its content and of the other files),
         grid.png and metrics.json. Everything is checked and serialised in memory first, so a
         bad result leaves ``directory`` as it was; the folder is then replaced as a unit, by
         one writer at a time (folders.py), so a reader sees the old result or the new one."""
-        check_result(self.images, self.labels, self.meta)
+        self.check()
         directory = Path(directory)
         check_output_dir(directory, "directory")
         # clone: a view would otherwise be saved with the whole storage behind it
         images, labels = self.images.detach().cpu().clone(), self.labels.cpu().clone()
-        meta_json = json.dumps(self.meta, default=_json_default)
+        meta_json = json.dumps(self.meta, default=json_default)
         metrics = {"meta": self.meta, "history": self.history, "evaluation": self.evaluation}
-        files = {"grid.png": png_bytes(image_grid(images, labels, self.meta["num_classes"])),
-                 "metrics.json": json.dumps(metrics, indent=2, default=_json_default).encode()}
+        files = {"grid.png": png_bytes(image_grid(images, labels, self.meta["num_classes"]),
+                                       row_labels=grid_labels(self.meta)),
+                 "metrics.json": json.dumps(metrics, indent=2, default=json_default).encode()}
         payload = {"format_version": FORMAT_VERSION, "images": images, "labels": labels, "meta_json": meta_json,
                    "sha256": sha256_tensors(images, labels, extra=meta_json.encode()),
                    "files": {name: hashlib.sha256(content).hexdigest() for name, content in files.items()}}
@@ -131,6 +159,11 @@ class CondenseResult:
             remove_stale_temps(directory)
             replace_folder(directory, files)
         return directory
+
+    def export(self, directory, format: str) -> Path:
+        """Write the set in one of the field's formats ("tensors", "imagefolder", "dm",
+        "dance"; see ``dance_ext.formats``); ``dance_ext.load_set`` reads them back."""
+        return export_set(self, directory, format)
 
     @classmethod
     def load(cls, path) -> "CondenseResult":

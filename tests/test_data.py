@@ -119,7 +119,8 @@ def test_aliases_resolve(alias, tmp_path):
 
 def test_known_datasets_lists_builtins():
     known = known_datasets()
-    assert set(known) == {"digits", "mnist", "fashion-mnist", "cifar10", "cifar100", "svhn"}
+    assert set(known) == {"digits", "mnist", "fashion-mnist", "cifar10", "cifar100", "svhn", "tinyimagenet",
+                          "imagenette", "imagewoof", "imagefruit", "imagemeow", "imagesquawk", "imageyellow"}
     assert "fashion" in known["fashion-mnist"]
 
 

@@ -6,15 +6,15 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import compare, condense, evaluate, info, pretrain, selftest
+from . import compare, condense, evaluate, export, info, pretrain, selftest
 
 DESCRIPTION = """Dataset condensation by Distribution Matching (DM) and DANCE.
 
 With no dataset, `dance-ext condense` condenses the embedded default (sklearn's digits,
 offline) with the CPU-sized "quick" preset and evaluates the result."""
 # name -> module, in the order `dance-ext --help` lists them
-COMMANDS = {"condense": condense, "pretrain": pretrain, "evaluate": evaluate, "compare": compare, "info": info,
-            "selftest": selftest}
+COMMANDS = {"condense": condense, "pretrain": pretrain, "evaluate": evaluate, "export": export, "compare": compare,
+            "info": info, "selftest": selftest}
 
 
 class Parser(argparse.ArgumentParser):
@@ -45,7 +45,7 @@ def run(argv=None) -> None:
     args = parser.parse_args(argv)
     try:
         sys.exit(COMMANDS[args.command].handle(args))
-    except (ValueError, TypeError, FileNotFoundError, FileExistsError) as exc:
+    except (ValueError, TypeError, FileNotFoundError, FileExistsError, ImportError) as exc:
         message = " ".join(str(exc).split())  # one line, whatever the message holds
         print(f"dance-ext: error: {as_flag(message, parser, args.command)}", file=sys.stderr)
         sys.exit(2)

@@ -2,13 +2,16 @@
 statistics) and its folder detector here; ``load_dataset`` and ``as_class_data`` look them up."""
 from __future__ import annotations
 
+import difflib
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
 
+from . import foreign
 from .classdata import ClassData
 from .convert import _from_arrays, _from_dataset
 
@@ -17,11 +20,8 @@ SPLITS = ("train", "test")
 _IMAGENET_STATS = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 
 # (mean, std) per channel, by canonical dataset name (docs/ALGORITHMS.md §1.1). Readers add their
-# datasets' entries; these two are listed before a reader exists for them.
-DATASET_STATS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
-    "tinyimagenet": _IMAGENET_STATS,
-    "imagenet": _IMAGENET_STATS,
-}
+# datasets' entries; ImageNet's is listed here for the readers of its subsets.
+DATASET_STATS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {"imagenet": _IMAGENET_STATS}
 
 Loader = Callable[[str, "Path | None"], ClassData]  # (split, root) -> data
 FolderLoader = Callable[[str], ClassData]  # split -> data
@@ -59,41 +59,67 @@ def load_dataset(name: str, split: str = "train", root: str | os.PathLike | None
         raise TypeError(f"name: expected a dataset name (str), got {type(name).__name__}")
     canonical = _canonical(name)
     if canonical is None:
-        raise ValueError(f"name: unknown dataset {name!r}; known: {_known_list()} "
+        close = difflib.get_close_matches(_key(name), list(_ALIASES), n=1, cutoff=0.8)
+        hint = f" (did you mean {_ALIASES[close[0]]!r}?)" if close else ""
+        raise ValueError(f"name: unknown dataset {name!r}{hint}; known: {_known_list()} "
                          "(or pass a folder / tensors / a Dataset to as_class_data)")
     data = _LOADERS[canonical](split, None if root is None else Path(root))
     return data if device is None else data.to(device)
 
 
 def as_class_data(data, split: str = "train", root: str | os.PathLike | None = None,
-                  device=None) -> ClassData:
-    """Turn a ClassData, dataset name, folder path, (images, labels) pair or torch Dataset
-    into ClassData. ``split`` and ``root`` apply to names and folders."""
+                  device=None, *, name: str | None = None, mean=None, std=None) -> ClassData:
+    """Turn a ClassData, dataset name, folder path, (images, labels) pair, torch Dataset,
+    torchvision dataset object or Hugging Face dataset into ClassData. ``split`` and ``root``
+    apply to names and folders (and to a Hugging Face DatasetDict).
+
+    ``name``: what the data is. A built-in name given with a folder reads the folder in that
+    dataset's format (``as_class_data("/data/imagenet", name="imagewoof")`` is
+    ``load_dataset("imagewoof", root="/data/imagenet")``); for other data it names the set
+    and, when built in, brings its statistics and presets. ``mean``/``std`` (both or
+    neither, one value per channel) override the statistics."""
     _check_split(split)
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"name: expected a dataset name (str), got {type(name).__name__}")
+    if (mean is None) != (std is None):
+        raise ValueError("mean/std: pass both (one value per channel) or neither")
+    known = _canonical(name) if name is not None else None
+    if known is not None and isinstance(data, (str, os.PathLike)) and Path(data).is_dir():
+        out = load_dataset(known, split, data)
+    else:
+        out = _convert(data, split, root)
+    if name is not None or mean is not None:
+        stats = (mean, std) if mean is not None else DATASET_STATS[known] if known else (out.mean, out.std)
+        out = replace(out, name=known or name or out.name, mean=stats[0], std=stats[1])
+    return out if device is None else out.to(device)
+
+
+def _convert(data, split: str, root) -> ClassData:
     if isinstance(data, ClassData):
-        out = data
-    elif isinstance(data, str) and _canonical(data) is not None:
-        out = load_dataset(data, split, root)
-    elif isinstance(data, (str, os.PathLike)):
+        return data
+    if isinstance(data, str) and _canonical(data) is not None:
+        return load_dataset(data, split, root)
+    if isinstance(data, (str, os.PathLike)):
         path = Path(data)
         if not path.is_dir():
             raise ValueError(f"data: {str(data)!r} is neither a known dataset ({_known_list()}) "
                              "nor an existing folder")
-        out = _load_folder(path, split)
-    elif isinstance(data, (tuple, list)):
+        return _load_folder(path, split)
+    if isinstance(data, (tuple, list)):
         if len(data) != 2:
             raise TypeError(f"data: expected an (images, labels) pair, got a {type(data).__name__} "
                             f"of length {len(data)}")
-        out = _from_arrays(data[0], data[1], name="tensors")
-    elif isinstance(data, (torch.Tensor, np.ndarray)):
+        return _from_arrays(data[0], data[1], name="tensors")
+    if isinstance(data, (torch.Tensor, np.ndarray)):
         raise TypeError(f"data: got a lone {type(data).__name__}; pass (images, labels)")
-    elif isinstance(data, torch.utils.data.Dataset) or (
+    recognised = foreign.recognise(data, split)
+    if recognised is not None:
+        return recognised
+    if isinstance(data, torch.utils.data.Dataset) or (
             hasattr(data, "__getitem__") and hasattr(data, "__len__") and not isinstance(data, dict)):
-        out = _from_dataset(data)
-    else:
-        raise TypeError("data: expected ClassData, a dataset name, a folder path, an (images, "
-                        f"labels) pair or a torch Dataset, got {type(data).__name__}")
-    return out if device is None else out.to(device)
+        return _from_dataset(data)
+    raise TypeError("data: expected ClassData, a dataset name, a folder path, an (images, labels) pair, a "
+                    f"torch Dataset or a Hugging Face dataset, got {type(data).__name__}")
 
 
 def known_datasets() -> dict[str, list[str]]:
