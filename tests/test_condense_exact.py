@@ -14,7 +14,7 @@ from dance_ext.models import flatten_parameters_, network_spec, build_network
 from dance_ext.presets import resolve
 from dance_ext.synthetic import decode
 
-C, PER_CLASS, SIZE = 3, 12, (8, 10)
+C, PER_CLASS, SIZE = 3, 18, (8, 10)  # 18 = ipc·3²: the factor-3 mix init takes that many
 
 
 def tiny_data(channels: int):
@@ -94,32 +94,45 @@ def sequential_dm_iteration(cond, syn, opt, draws):
     opt.step()
 
 
+MIX2 = {"factor": 2, "init": "mix"}  # explicit: the preset gives factor 1 below 16 px
+
+
+# expected: (factor, decoded images per class = ipc·f², images used per step = min(that, batch_syn_max));
+# asserted below so that the comments cannot go stale (ipc = 2)
 @pytest.mark.parametrize("channels", [1, 3])
-@pytest.mark.parametrize("method,overrides", [
-    ("dance", {}),                                   # factor 2, mix init, one calibration round
-    ("dance", {"iter_calib": 2}),                    # repeated calibration rounds and their tails
-    ("dance", {"iter_calib": 0, "factor": 1, "init": "first"}),
-    ("dance", {"batch_syn_max": 5}),                 # decoded set subsampled (8 → 5 per class)
-    ("dm", {}),
-    ("dm", {"chunk": 4}),                            # network calls in chunks, with and without grad
-    ("dance", {"chunk": 5}),
+@pytest.mark.parametrize("method,overrides,expected", [
+    pytest.param("dance", {}, (1, 2, 2), id="dance-preset"),  # the preset at 8×10 px: factor 1, real init
+    pytest.param("dance", dict(MIX2), (2, 8, 8), id="dance-f2"),  # factor 2, mix init, one calibration round
+    pytest.param("dance", dict(MIX2, iter_calib=2), (2, 8, 8), id="dance-f2-calib2"),  # repeated rounds, their tails
+    pytest.param("dance", {"iter_calib": 0, "factor": 1, "init": "first"}, (1, 2, 2), id="dance-f1-nocalib"),
+    pytest.param("dance", dict(MIX2, batch_syn_max=5), (2, 8, 5), id="dance-f2-sub5"),  # subsampled: 8 → 5 per class
+    pytest.param("dance", dict(MIX2, batch_syn_max=3, iter_calib=2), (2, 8, 3),
+                 id="dance-f2-sub3-calib2"),  # a fresh subsample per calibration round
+    pytest.param("dance", {"factor": 3, "init": "mix", "batch_syn_max": 7}, (3, 18, 7),
+                 id="dance-f3-sub7"),  # 8×10 px is no multiple of 3: padded decode
+    pytest.param("dm", {}, (1, 2, 2), id="dm"),
+    pytest.param("dm", {"chunk": 4}, (1, 2, 2), id="dm-chunk4"),  # network calls in chunks, with and without grad
+    pytest.param("dance", dict(MIX2, batch_syn_max=5, chunk=3), (2, 8, 5),
+                 id="dance-f2-sub5-chunk3"),  # chunks cut across classes
 ])
-def test_batched_loop_equals_sequential(method, overrides, channels):
+def test_batched_loop_equals_sequential(method, overrides, expected, channels):
     overrides = dict(overrides)  # the parameter dict is shared between test cases
     chunk = overrides.pop("chunk", None)
     cond = make(method, channels, **overrides)
+    assert (cond.config.factor, cond.n_decoded, cond.n_syn) == expected
     if chunk is not None:
         cond.chunk = chunk
     syn = cond.syn.detach().clone().requires_grad_(True)
     opt = torch.optim.SGD([syn], lr=cond.config.lr_img, momentum=cond.config.momentum)
     sequential = sequential_dance_iteration if method == "dance" else sequential_dm_iteration
     initial = syn.detach().clone()
-    for _ in range(cond.config.iterations):
+    for it in range(cond.config.iterations):
         draws = cond.draw()
         cond.prepare_networks(draws)
         sequential(cond, syn, opt, draws)
         cond.step(draws)
-        assert (cond.syn.detach() - syn.detach()).abs().max() < 1e-5
+        diff = float((cond.syn.detach() - syn.detach()).abs().max())
+        assert diff < 1e-5, f"iteration {it}: batched and sequential differ by {diff:.3g}"
     # the run moved the images, so the comparison is not vacuous
     assert (cond.syn.detach() - initial).abs().max() > 1e-3
 
