@@ -6,14 +6,13 @@ and centre) are checked value by value at sizes where rounding half up, int(x + 
 and rounding down, int(x), differ. (test_reference.py checks op frequencies and upper
 bounds at 28 and 32 px, where both roundings agree.)
 """
-import importlib
 import math
 
 import pytest
 import torch
 
 # the module under test, named in one place (its name may change in a refactor)
-aug = importlib.import_module("dance_ext.augment")
+from dance_ext import augment_params as aug
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

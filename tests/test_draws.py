@@ -9,19 +9,16 @@ decoded set without replacement, fresh per round (§3.4); the expert id and λ (
 λ = 1: the init weights, λ = 0: the trained expert); DM's fresh default-initialised
 network every iteration (§1.3, §1.4).
 """
-import importlib
 
 import pytest
 import torch
 
-# The modules under test, named in one place (module names may change in a refactor).
-# import_module: the package attribute dance_ext.condense is the api function, not the module.
-aug_mod = importlib.import_module("dance_ext.augment")
-condense_mod = importlib.import_module("dance_ext.condense")
-data_mod = importlib.import_module("dance_ext.data")
-experts_mod = importlib.import_module("dance_ext.experts")
-models_mod = importlib.import_module("dance_ext.models")
-presets_mod = importlib.import_module("dance_ext.presets")
+from dance_ext import augment_params as aug_mod
+from dance_ext import data as data_mod
+from dance_ext import experts as experts_mod
+from dance_ext import models as models_mod
+from dance_ext import presets as presets_mod
+from dance_ext.condense import Condenser
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -60,7 +57,7 @@ def condenser(method, data=None, ipc=2, seed=0, **overrides):
     base.update(overrides)
     config = presets_mod.resolve(method, "paper", data.name, ipc, data.image_size, base)
     pool = expert_pool(data, config.num_experts) if method == "dance" else None
-    return condense_mod.Condenser(data, config, torch.Generator().manual_seed(seed), pool)
+    return Condenser(data, config, torch.Generator().manual_seed(seed), pool)
 
 
 def ops_of(row: torch.Tensor) -> frozenset:

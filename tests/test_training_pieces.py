@@ -5,15 +5,14 @@ cutmix_loss weights CE(y) by the uncovered fraction ``ratio`` and CE(y[π]) by t
 DSA op per batch with per-sample parameters, feeds every sample once per epoch, and
 returns the sample-weighted mean of the batch losses it optimised.
 """
-import importlib
 
 import pytest
 import torch
-import torch.nn.functional as F
 
-# the modules under test, named in one place (module names may change in a refactor)
-train_mod = importlib.import_module("dance_ext.train")
-aug_mod = importlib.import_module("dance_ext.augment")
+from dance_ext import augment_params as aug_mod
+
+from dance_ext import training as train_mod
+from dance_ext.utils import make_generator
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -99,7 +98,7 @@ def test_cutmix_is_decided_per_batch(monkeypatch):
     images, labels = dataset(n=64)
     model, opt = model_and_opt(images)
     spy = Spy(monkeypatch, "cutmix")
-    gen = train_mod.make_generator(0)
+    gen = make_generator(0)
     batches = 64 // 2
     per_epoch = []
     for _ in range(4):
@@ -123,7 +122,7 @@ def test_train_epoch_returns_the_sample_weighted_loss_it_optimised(monkeypatch):
     spy = Spy(monkeypatch, "cutmix")
     seen = []
     model.register_forward_hook(lambda mod, inp, out: seen.append((inp[0].detach().clone(), out.detach().clone())))
-    gen = train_mod.make_generator(3)
+    gen = make_generator(3)
     for _ in range(3):
         start_calls, start_seen = len(spy.calls), len(seen)
         value = train_mod.train_epoch(model, opt, images, labels, 4, gen, cutmix_p=0.5)
@@ -150,7 +149,7 @@ def test_every_sample_once_per_epoch_in_a_new_order():
     model, opt = model_and_opt(images, lr=0.0)
     seen = []
     model.register_forward_hook(lambda mod, inp, out: seen.append(inp[0].detach().clone()))
-    gen = train_mod.make_generator(5)
+    gen = make_generator(5)
     orders = []
     for _ in range(2):
         seen.clear()
@@ -172,7 +171,7 @@ def test_dsa_draws_one_op_per_batch_with_per_sample_parameters(monkeypatch):
     ident = torch.tensor(aug_mod.IDENTITY_ROW)
     groups = {"scale": [aug_mod.SCALE_W], "rotate": [aug_mod.ANGLE], "crop": [aug_mod.SHIFT_H, aug_mod.SHIFT_W],
               "color": [aug_mod.SATURATION], "cutout": [aug_mod.CUTOUT_SIZE_H], "flip": [aug_mod.FLIP]}
-    train_mod.train_epoch(model, opt, images, labels, 8, train_mod.make_generator(0), aug_mod.DM_STRATEGY, "vico")
+    train_mod.train_epoch(model, opt, images, labels, 8, make_generator(0), aug_mod.DM_STRATEGY, "vico")
     assert len(spy.calls) == 8
     chosen = set()
     for _, _, rows in spy.calls:
