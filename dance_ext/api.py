@@ -21,7 +21,7 @@ from .version import __version__
 def condense(train, ipc: int = 10, method: str = "dance", experts=None, iterations: int | None = None,
              preset: str | None = None, device=None, seed: int = 0, checkpoint_dir=None, progress: bool = True,
              root=None, resume: bool = False, distributed: bool = False, checkpoint_every: int | None = None,
-             **overrides) -> CondenseResult:
+             callback=None, **overrides) -> CondenseResult:
     """Condense ``train`` into ``ipc`` synthetic images per class.
 
     ``train``: a dataset name ("digits", "fashion-mnist", "cifar10", ... with ``root``), a
@@ -40,6 +40,13 @@ def condense(train, ipc: int = 10, method: str = "dance", experts=None, iteratio
     initialised). Each rank condenses a contiguous slice of the classes; the result is
     gathered, so every rank returns the whole set. For a given seed it is the same for
     any world size (bit-identical on CPU at equal threads per rank).
+
+    ``callback(row)`` (DM, DANCE) is called at every log interval (``log_every``) with
+    ``iteration``, ``inner_loss`` and ``calib_loss`` (per class, each the mean over the
+    iterations since the previous call, as in ``result.history``), ``seconds`` since the
+    loop began, ``lr`` (``lr_img``) and ``images``: the current synthetic images in [0, 1]
+    pixel space, detached (a view: do not modify them). Under ``distributed=True`` every
+    rank calls it with its own classes' images and share of the losses.
     """
     device = resolve_device(device)
     created_group = False
@@ -47,14 +54,14 @@ def condense(train, ipc: int = 10, method: str = "dance", experts=None, iteratio
         device, created_group = parallel.setup(device)
     try:
         return _condense(train, ipc, method, experts, iterations, preset, device, seed, checkpoint_dir, progress,
-                         root, resume, distributed, checkpoint_every, overrides)
+                         root, resume, distributed, checkpoint_every, callback, overrides)
     finally:
         if created_group:
             parallel.shutdown()
 
 
 def _condense(train, ipc, method, experts, iterations, preset, device, seed, checkpoint_dir, progress, root,
-              resume, distributed, checkpoint_every, overrides) -> CondenseResult:
+              resume, distributed, checkpoint_every, callback, overrides) -> CondenseResult:
     started = time.perf_counter()
     data = as_class_data(train, split="train", root=root, device=device)
     config = presets.resolve(method, preset, data.name, ipc, data.image_size, {"iterations": iterations, **overrides})
@@ -62,7 +69,7 @@ def _condense(train, ipc, method, experts, iterations, preset, device, seed, che
     topology, block = _topology(config, device, data.num_classes, distributed)
     progress = progress and topology.rank == 0
     generator = torch.Generator(device=device).manual_seed(seed)
-    meta = _meta(data, config, seed, device, topology.world_size, block)
+    meta = _meta(data, config, preset, seed, device, topology.world_size, block)
     labels = torch.arange(data.num_classes).repeat_interleave(config.ipc)
     if config.method in presets.SELECTIONS:  # real subsets: no optimisation
         images = _select(data, config, experts, seed, generator, meta)
@@ -89,7 +96,7 @@ def _condense(train, ipc, method, experts, iterations, preset, device, seed, che
         def on_checkpoint(c: Condenser):
             ckpt.save(path, identity, c.state_dict())
             return path
-    condenser.run(config.iterations, on_checkpoint=on_checkpoint, checkpoint_every=checkpoint_every,
+    condenser.run(config.iterations, on_log=callback, on_checkpoint=on_checkpoint, checkpoint_every=checkpoint_every,
                   progress=progress)
     images, history = condenser.images(), condenser.history
     if topology.distributed:
@@ -124,9 +131,10 @@ def _topology(config, device, num_classes: int, distributed: bool) -> tuple[para
     return parallel.topology(num_classes, block), block
 
 
-def _meta(data: ClassData, config: presets.CondenseConfig, seed: int, device, world_size: int, block: int) -> dict:
+def _meta(data: ClassData, config: presets.CondenseConfig, preset: str | None, seed: int, device, world_size: int,
+          block: int) -> dict:
     meta = config.to_dict()
-    meta.update(dataset=data.name, num_classes=data.num_classes, channels=data.channels,
+    meta.update(preset=preset or "paper", dataset=data.name, num_classes=data.num_classes, channels=data.channels,
                 image_size=list(data.image_size), mean=list(data.mean), std=list(data.std),
                 num_train=int(data.labels.numel()), seed=seed, device=str(device),
                 torch_version=torch.__version__, dance_ext_version=__version__,
