@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
-from ..presets import METHODS, PRESETS
-from .common import DEFAULT_DATASET, QUICK_EVAL_EPOCHS, add_common, setting
+from ..presets import FIELDS, METHODS, PRESETS
+from .common import DEFAULT_DATASET, QUICK_EVAL_EPOCHS, add_common, add_config, setting
 
 HELP = "condense a dataset (default: digits, quick preset) and evaluate it"
+CONFIG_FIELDS = FIELDS  # a config may set any CondenseConfig field
 
 
 def add_arguments(p) -> None:
@@ -35,30 +37,46 @@ def add_arguments(p) -> None:
     p.add_argument("--distributed", action="store_true",
                    help="one process of `torchrun --nproc_per_node N -m dance_ext condense --distributed ...`: "
                         "ranks condense slices of the classes; rank 0 evaluates and writes")
+    watch = p.add_argument_group("watching the run (every log_every iterations)")
+    watch.add_argument("--log-file", metavar="FILE", help="append one line of losses per log interval")
+    watch.add_argument("--tensorboard", metavar="DIR", help="TensorBoard events: losses, learning rate, image "
+                                                            "grids (needs the `tensorboard` extra)")
+    watch.add_argument("--tensorboard-images-every", type=int, default=100, metavar="K",
+                       help="image grid to TensorBoard every K iterations (default 100; 0: none)")
+    watch.add_argument("--save-grids-every", type=int, default=0, metavar="K",
+                       help="write OUT/grids/grid_it<iteration>.png every K iterations (default 0: none)")
+    add_config(p)
     add_common(p)
 
 
 def handle(args) -> int:
     import dance_ext
     from ..files import check_output_dir
+    from ..watch import Watchers
 
     progress = not args.no_progress
     dataset = args.dataset or DEFAULT_DATASET
     preset = args.preset or ("quick" if args.dataset is None else "paper")
     print(f"dance-ext: {args.method} on {dataset}, ipc {args.ipc}, preset {preset}", file=sys.stderr)
     check_output_dir(args.out, "out")  # before the work, not after it
-    result = dance_ext.condense(dataset, ipc=args.ipc, method=args.method, experts=args.experts,
-                                iterations=args.iterations, preset=preset, device=args.device, seed=args.seed,
-                                progress=progress, root=args.root, budget=args.budget,
-                                checkpoint_dir=args.checkpoint_dir, checkpoint_every=args.checkpoint_every,
-                                resume=args.resume, distributed=args.distributed, **dict(args.set))
-    if args.distributed and int(os.environ.get("RANK", "0")) != 0:
+    # the evaluation epochs are a setting (meta records them); --set wins over flags and config
+    settings = {"iterations": args.iterations, "budget": args.budget, "eval_epochs": args.eval_epochs,
+                **args.config_overrides, **dict(args.set)}
+    rank0 = int(os.environ.get("RANK", "0")) == 0
+    watchers = Watchers(args.ipc, log_file=args.log_file, tensorboard=args.tensorboard,
+                        tensorboard_images_every=args.tensorboard_images_every, grids=Path(args.out) / "grids",
+                        grids_every=args.save_grids_every) if rank0 else Watchers(args.ipc)
+    with watchers as callback:
+        result = dance_ext.condense(dataset, ipc=args.ipc, method=args.method, experts=args.experts, preset=preset,
+                                    device=args.device, seed=args.seed, progress=progress, root=args.root,
+                                    checkpoint_dir=args.checkpoint_dir, checkpoint_every=args.checkpoint_every,
+                                    resume=args.resume, distributed=args.distributed, callback=callback, **settings)
+    if args.distributed and not rank0:
         return 0  # every rank holds the gathered set; rank 0 evaluates and writes it
     if args.eval_runs > 0:
         # the preset's evaluation (quick: 300 epochs at width 32), scaled with the budget
-        epochs = args.eval_epochs or result.meta["eval_epochs"]
         test = dance_ext.load_dataset(dataset, split="test", root=args.root)
-        result.evaluation = dance_ext.evaluate(result, test, runs=args.eval_runs, epochs=epochs,
+        result.evaluation = dance_ext.evaluate(result, test, runs=args.eval_runs, epochs=result.meta["eval_epochs"],
                                                width=result.meta["width"], seed=args.seed,
                                                device=args.device, progress=progress)
     out = result.save(args.out)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from .common import add_common
+from .common import add_common, add_config
 
 HELP = "train networks on a saved condensed set, test on real data"
 
@@ -15,6 +15,7 @@ def add_arguments(p) -> None:
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--epochs", type=int)
     p.add_argument("--protocol", choices=["dm", "dance"])
+    add_config(p)
     add_common(p)
 
 
