@@ -23,7 +23,7 @@ def main(argv=None) -> None:
                                 progress=False)
     for arch in args.archs:
         scores = dance_ext.evaluate(result, "digits", arch=arch, runs=1, epochs=args.epochs, progress=False)
-        print(f"{arch}: {scores['mean']:.1f} % test accuracy")
+        print(f"{scores['arch']}: {scores['mean']:.1f} % test accuracy")
 
 
 if __name__ == "__main__":
