@@ -42,8 +42,8 @@ def progress_bar(iterable=None, **kwargs):
     if kwargs.get("disable") or _interactive(stream):
         return _interactive_bar(iterable, **kwargs)
     seconds = float(os.environ.get("DANCE_EXT_PROGRESS_SECONDS", DEFAULT_SECONDS))
-    return _tqdm.tqdm(iterable, file=_Lines(stream), mininterval=seconds, maxinterval=max(seconds, 10.0),
-                      ascii=True, **kwargs)
+    lines = {"file": _Lines(stream), "mininterval": seconds, "maxinterval": max(seconds, 10.0), "ascii": True}
+    return _tqdm.tqdm(iterable, **{**kwargs, **lines})
 
 
 def write(message: str) -> None:
