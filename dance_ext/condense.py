@@ -321,8 +321,7 @@ class Condenser:
                 done = self.iteration == iterations
                 if self.iteration % log_every == 0 or done:
                     row = self._log_row()
-                    bar.set_postfix({k: f"{v:.4g}" for k, v in row.items() if k != "iteration" and v is not None},
-                                    refresh=False)
+                    bar.set_postfix({k: f"{v:.4g}" for k, v in row.items() if k != "iteration" and v is not None})
                     if on_log is not None:
                         on_log({**row, "seconds": time.perf_counter() - started, "lr": self.config.lr_img,
                                 "images": self.view()})

@@ -31,6 +31,14 @@ class _Lines:
         self.stream.flush()
 
 
+class _LineBar(_tqdm.tqdm):
+    """Lines by time only: a new postfix (the losses) shows in the next line instead of
+    forcing one, which would print a line per call."""
+
+    def set_postfix(self, ordered_dict=None, refresh=True, **kwargs):
+        super().set_postfix(ordered_dict, refresh=False, **kwargs)
+
+
 def _interactive(stream) -> bool:
     isatty = getattr(stream, "isatty", None)
     return bool(isatty and isatty()) or "ipykernel" in sys.modules
@@ -43,7 +51,7 @@ def progress_bar(iterable=None, **kwargs):
         return _interactive_bar(iterable, **kwargs)
     seconds = float(os.environ.get("DANCE_EXT_PROGRESS_SECONDS", DEFAULT_SECONDS))
     lines = {"file": _Lines(stream), "mininterval": seconds, "maxinterval": max(seconds, 10.0), "ascii": True}
-    return _tqdm.tqdm(iterable, **{**kwargs, **lines})
+    return _LineBar(iterable, **{**kwargs, **lines})
 
 
 def write(message: str) -> None:

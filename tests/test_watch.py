@@ -125,6 +125,10 @@ def test_progress_is_plain_lines_off_a_terminal(monkeypatch, capsys, tmp_path):
     assert [line for line in lines if line.startswith("dm ipc=1:")][-1].split("|")[0] == "dm ipc=1: 100%"
     assert sum(line.startswith("dm ipc=1:") for line in lines) >= 4  # start, every step
     assert any(line.startswith("expert 0:") for line in lines) and any(line.startswith("experts:") for line in lines)
+    monkeypatch.delenv("DANCE_EXT_PROGRESS_SECONDS")  # 30 s: a short run prints its start and end only
+    dance_ext.condense("digits", ipc=1, method="dm", iterations=3, log_every=1, **dict(TINY, progress=True))
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split("|")[0] for line in lines] == ["dm ipc=1:   0%", "dm ipc=1: 100%"], lines
 
 
 def test_progress_on_a_terminal_is_tqdms_bar(monkeypatch, capsys):
