@@ -1,4 +1,5 @@
-"""Build dance_ext and its compiled extension dance_ext._C.
+"""Build the compiled extension dance_ext._C; everything else (name, version, dependencies,
+extras, the dance-ext command) is declared once, in pyproject.toml.
 
 CppExtension (with OpenMP) on a CPU torch, CUDAExtension where torch has CUDA.
 Overrides: DANCE_EXT_CUDA=1 forces the CUDA build, DANCE_EXT_CUDA=0 forces CPU only.
@@ -9,7 +10,7 @@ import glob
 import os
 import sys
 
-from setuptools import find_packages, setup
+from setuptools import setup
 
 try:
     import torch
@@ -49,20 +50,6 @@ def extension():
 
 
 setup(
-    name="dance_ext",
-    version="0.1.0",
-    description="Fast, paper-exact dataset condensation by Distribution Matching (DM) and DANCE",
-    long_description=open(os.path.join(HERE, "README.md")).read() if os.path.exists(os.path.join(HERE, "README.md")) else "",
-    long_description_content_type="text/markdown",
-    python_requires=">=3.10",
-    packages=find_packages(include=["dance_ext", "dance_ext.*"]),
     ext_modules=[extension()],
     cmdclass={"build_ext": BuildExtension.with_options(use_ninja=True)},
-    # torch has a lower bound only: an installed torch satisfies it and nothing else is pulled
-    install_requires=["torch>=2.4", "numpy", "safetensors", "tqdm", "matplotlib", "pillow", "scikit-learn"],
-    # hf: Hugging Face datasets as input (no torch of its own); timm: "timm:<name>" networks in
-    # evaluate, whose torchvision pins a torch of its own: install it only where that torch is wanted
-    extras_require={"test": ["pytest", "pytest-benchmark", "hypothesis", "datasets"], "vision": ["torchvision"],
-                    "hf": ["datasets"], "timm": ["timm"]},
-    entry_points={"console_scripts": ["dance-ext = dance_ext.cli:run"]},
 )

@@ -17,7 +17,7 @@ import torch
 try:
     from . import _C
     LOAD_ERROR: str | None = None
-except ImportError as exc:  # a source checkout without a build: reference ops still work
+except ImportError as exc:  # not built, or built for another torch: said at first use (has_kernel)
     _C = None
     LOAD_ERROR = str(exc)
 
@@ -43,6 +43,33 @@ def _parse_disabled(value: str | None) -> frozenset[str]:
 DISABLED: frozenset[str] = _parse_disabled(os.environ.get(DISABLE_ENV))
 
 
+REBUILD = "pip install --no-build-isolation -e ."
+_explained = False
+
+
+def _load_problem() -> str:
+    """LOAD_ERROR as a cause and its fix, in one line."""
+    if "No module named" in LOAD_ERROR:
+        cause = "it is not built"
+    elif "undefined symbol" in LOAD_ERROR:
+        cause = f"it was built against another torch than this {torch.__version__} ({LOAD_ERROR})"
+    else:
+        cause = f"it did not load ({LOAD_ERROR})"
+    return (f"dance_ext: the compiled ops (dance_ext._C) are unavailable: {cause}; the slow PyTorch "
+            f"reference ops run instead. Fix: rebuild in the source folder with `{REBUILD}`")
+
+
+def _explain_missing_kernels() -> None:
+    """At the first op that wanted a kernel: one warning, or with DANCE_EXT_REQUIRE_KERNELS=1 an
+    error (every time), saying why the extension is missing and how to rebuild it."""
+    global _explained
+    if os.environ.get("DANCE_EXT_REQUIRE_KERNELS") == "1":
+        raise RuntimeError(_load_problem() + " (DANCE_EXT_REQUIRE_KERNELS=1 makes this an error)")
+    if not _explained:
+        _explained = True
+        warnings.warn(_load_problem(), RuntimeWarning, stacklevel=3)
+
+
 def available() -> bool:
     return _C is not None
 
@@ -63,7 +90,10 @@ def has_kernel(op: str, device: torch.device | str) -> bool:
     """Whether ``dance_ext::op`` runs on the extension's kernel for tensors on ``device``: the
     extension is loaded, the op is not switched off by DANCE_EXT_DISABLE_KERNELS, the device
     type is cpu or cuda, and a kernel is registered for its dispatch key."""
-    if _C is None or op in DISABLED:
+    if _C is None:
+        _explain_missing_kernels()
+        return False
+    if op in DISABLED:
         return False
     key = _DISPATCH_KEYS.get(torch.device(device).type)
     if key is None:

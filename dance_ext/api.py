@@ -25,7 +25,7 @@ from .version import __version__
 def condense(train, ipc: int = 10, method: str = "dance", experts=None, iterations: int | None = None,
              preset: str | None = None, device=None, seed: int = 0, checkpoint_dir=None, progress: bool = True,
              root=None, resume: bool = False, distributed: bool = False, checkpoint_every: int | None = None,
-             test=None, **overrides) -> CondenseResult:
+             test=None, callback=None, **overrides) -> CondenseResult:
     """Condense ``train`` into ``ipc`` synthetic images per class.
 
     ``train``: a dataset name ("digits", "fashion-mnist", "cifar10", ... with ``root``), a
@@ -47,6 +47,13 @@ def condense(train, ipc: int = 10, method: str = "dance", experts=None, iteratio
     initialised). Each rank condenses a contiguous slice of the classes; the result is
     gathered, so every rank returns the whole set. For a given seed it is the same for
     any world size (bit-identical on CPU at equal threads per rank).
+
+    ``callback(row)`` (DM, DANCE) is called at every log interval (``log_every``) with
+    ``iteration``, ``inner_loss`` and ``calib_loss`` (per class, each the mean over the
+    iterations since the previous call, as in ``result.history``), ``seconds`` since the
+    loop began, ``lr`` (``lr_img``) and ``images``: the current synthetic images in [0, 1]
+    pixel space, detached (a view: do not modify them). Under ``distributed=True`` every
+    rank calls it with its own classes' images and share of the losses.
     """
     device = resolve_device(device)
     created_group = False
@@ -54,14 +61,14 @@ def condense(train, ipc: int = 10, method: str = "dance", experts=None, iteratio
         device, created_group = parallel.setup(device)
     try:
         return _condense(train, ipc, method, experts, iterations, preset, device, seed, checkpoint_dir, progress,
-                         root, resume, distributed, checkpoint_every, test, overrides)
+                         root, resume, distributed, checkpoint_every, test, callback, overrides)
     finally:
         if created_group:
             parallel.shutdown()
 
 
 def _condense(train, ipc, method, experts, iterations, preset, device, seed, checkpoint_dir, progress, root,
-              resume, distributed, checkpoint_every, test, overrides) -> CondenseResult:
+              resume, distributed, checkpoint_every, test, callback, overrides) -> CondenseResult:
     started = time.perf_counter()
     data = as_class_data(train, split="train", root=root, device=device)
     config = presets.resolve(method, preset, data.name, ipc, data.image_size, {"iterations": iterations, **overrides})
@@ -92,8 +99,8 @@ def _condense(train, ipc, method, experts, iterations, preset, device, seed, che
         on_checkpoint = None
         if checkpoint_dir is not None:
             on_checkpoint = _checkpointing(checkpoint_dir, resumed, condenser, topology, seed, pool)
-        condenser.run(config.iterations, on_checkpoint=on_checkpoint, checkpoint_every=checkpoint_every,
-                      progress=progress)
+        condenser.run(config.iterations, on_log=callback, on_checkpoint=on_checkpoint,
+                      checkpoint_every=checkpoint_every, progress=progress)
     images, history = condenser.images(), condenser.history
     if topology.distributed:
         images, history = parallel.all_gather_rows(images), parallel.sum_history(history)

@@ -23,6 +23,10 @@ from dataclasses import dataclass
 
 import torch
 
+# the names are plain strings, importable without torch (presets, protocols, the CLI)
+from .strategies import (CONVENTIONS, DANCE_EVAL_STRATEGY, DANCE_STRATEGY, DM_STRATEGY, IDC_ALWAYS,  # noqa: F401
+                         PRETRAIN_STRATEGY, TOKENS, parse_strategy)
+
 PARAM_COLUMNS = (
     "flip", "scale_w", "scale_h", "angle", "shift_h", "shift_w",
     "brightness", "saturation", "contrast",
@@ -32,15 +36,6 @@ NUM_PARAMS = len(PARAM_COLUMNS)
 (FLIP, SCALE_W, SCALE_H, ANGLE, SHIFT_H, SHIFT_W, BRIGHTNESS, SATURATION, CONTRAST,
  CUTOUT_H, CUTOUT_W, CUTOUT_SIZE_H, CUTOUT_SIZE_W) = range(NUM_PARAMS)
 IDENTITY_ROW = (0.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0)
-
-TOKENS = ("color", "crop", "cutout", "flip", "scale", "rotate")
-IDC_ALWAYS = ("flip", "color", "cutout")
-CONVENTIONS = ("vico", "idc")
-
-DM_STRATEGY = "color_crop_cutout_flip_scale_rotate"
-DANCE_STRATEGY = "color_crop_cutout"
-DANCE_EVAL_STRATEGY = "color_crop_flip_scale_rotate"
-PRETRAIN_STRATEGY = "color_crop"
 
 
 @dataclass(frozen=True)
@@ -54,21 +49,6 @@ class DSAConfig:
     brightness: float = 1.0
     saturation: float = 2.0
     contrast: float = 0.5
-
-
-def parse_strategy(strategy: str) -> tuple[str, ...]:
-    """Split a strategy such as ``'color_crop_cutout'`` into validated tokens."""
-    if not isinstance(strategy, str):
-        raise TypeError(f"strategy: expected a string like 'color_crop_cutout', got {type(strategy).__name__}")
-    if strategy in ("", "none"):
-        return ()
-    tokens = tuple(strategy.split("_"))
-    unknown = [t for t in tokens if t not in TOKENS]
-    if unknown:
-        raise ValueError(f"strategy: unknown op(s) {unknown} in {strategy!r}; expected tokens from {TOKENS}")
-    if len(set(tokens)) != len(tokens):
-        raise ValueError(f"strategy: repeated op in {strategy!r}")
-    return tokens
 
 
 def identity_params(n: int, device=None) -> torch.Tensor:

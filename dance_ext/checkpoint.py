@@ -59,10 +59,11 @@ def run_identity(data_sha256: str, data, config, seed: int, pool, classes: range
 
 
 def _digest(payload: dict) -> str:
-    """sha256 of a checkpoint's content: its tensors' bytes, then every other field as JSON."""
-    tensors = [payload[k] for k in TENSOR_FIELDS]
-    rest = {k: v for k, v in payload.items() if k not in TENSOR_FIELDS and k != "sha256"}
-    return sha256_tensors(*tensors, extra=json.dumps(rest, sort_keys=True).encode())
+    """sha256 of a checkpoint's content: its tensors' bytes (by field name), then every other
+    field as JSON."""
+    names = sorted(k for k, v in payload.items() if isinstance(v, torch.Tensor))
+    rest = {k: v for k, v in payload.items() if k not in names and k != "sha256"}
+    return sha256_tensors(*(payload[k] for k in names), extra=json.dumps([names, rest], sort_keys=True).encode())
 
 
 def save(path: Path, identity: str, state: dict) -> None:

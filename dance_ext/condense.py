@@ -13,19 +13,19 @@ from __future__ import annotations
 import contextlib
 import math
 import signal
-import sys
+import time
 from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from . import ops
 from .augment_params import sample_params
 from .data import ClassData
 from .models import default_init_bounds, flatten_parameters_, get_network, reinit_
 from .presets import CondenseConfig
+from .progress import progress_bar, write
 from .signals import stop_on_signals
 from .synthetic import decode, initial_images
 from .utils import random_rows
@@ -103,7 +103,10 @@ class Condenser:
         self._build_networks()
         self._build_tails()
         self.iteration = 0
-        self.history: list[dict] = []  # one row of losses per log interval
+        self.history: list[dict] = []  # one row of losses per log interval (_log_row)
+        # the losses summed on the device since the last log row: means without a host sync per step
+        self.loss_sum = torch.zeros(2, device=self.device, dtype=self.dtype)
+        self.loss_count = 0
 
     # ---- setup -------------------------------------------------------------------
     def _build_networks(self) -> None:
@@ -293,42 +296,51 @@ class Condenser:
         self.iteration += 1
         return inner.detach(), calib_total
 
-    def images(self) -> torch.Tensor:
-        """The synthetic set in [0, 1] pixel space (unclamped, as the official code saves it)."""
+    def view(self) -> torch.Tensor:
+        """The current synthetic set in [0, 1] pixel space, detached: the images themselves
+        where they are optimised in pixel space (DANCE), not to be modified; DM's are
+        denormalised into a new tensor."""
         syn = self.syn.detach()
-        return syn.clone() if self.pixel_space else self.data.denormalize(syn)
+        return syn if self.pixel_space else self.data.denormalize(syn)
+
+    def images(self) -> torch.Tensor:
+        """A copy of the synthetic set in [0, 1] pixel space (unclamped, as the official code saves it)."""
+        return self.view().clone() if self.pixel_space else self.view()
 
     # ---- the run ----------------------------------------------------------------------
     def run(self, iterations: int, on_log: Callable[[dict], None] | None = None,
             on_checkpoint: Callable[["Condenser"], object] | None = None, checkpoint_every: int | None = None,
             progress: bool = False) -> None:
         """Step until ``iterations`` are done. Every ``log_every`` iterations (and at the
-        end) the losses are logged (the loop's only host sync) and passed to ``on_log``;
-        every ``checkpoint_every`` (default ``log_every``) and at the end ``on_checkpoint``
-        is called. With ``on_checkpoint``, SIGTERM/SIGINT stop the run after the current
-        iteration: a last checkpoint is written and the process then ends as the signal asks."""
+        end) a row of losses is logged (the loop's only host sync): appended to ``history``
+        and passed to ``on_log`` with more keys (``_log_row``). Every ``checkpoint_every``
+        (default ``log_every``) and at the end ``on_checkpoint`` is called. With
+        ``on_checkpoint``, SIGTERM/SIGINT stop the run after the current iteration: a last
+        checkpoint is written and the process then ends as the signal asks."""
         log_every, every = self.config.log_every, checkpoint_every or self.config.log_every
-        bar = tqdm(total=iterations, initial=self.iteration, disable=not progress,
-                   desc=f"{self.config.method} ipc={self.config.ipc}", unit="it")
+        bar = progress_bar(total=iterations, initial=self.iteration, disable=not progress,
+                           desc=f"{self.config.method} ipc={self.config.ipc}", unit="it")
+        started = time.perf_counter()
         with tf32_mode(self.config.tf32), stop_on_signals(on_checkpoint is not None) as stop:
             while self.iteration < iterations and not stop:
-                inner, calib = self.step(self.draw())
+                self._accumulate(*self.step(self.draw()))
                 bar.update(1)
                 done = self.iteration == iterations
                 if self.iteration % log_every == 0 or done:
-                    row = self._log_row(inner, calib)
+                    row = self._log_row()
                     self._check_finite(row)
                     bar.set_postfix({k: f"{v:.4g}" for k, v in row.items() if k != "iteration" and v is not None})
                     if on_log is not None:
-                        on_log(row)
+                        on_log({**row, "seconds": time.perf_counter() - started, "lr": self.config.lr_img,
+                                "images": self.view()})
                 if on_checkpoint is not None and (self.iteration % every == 0 or done):
                     self._check_finite()  # a diverged state never overwrites the last good checkpoint
                     on_checkpoint(self)
         bar.close()
         if stop:
             where = on_checkpoint(self)
-            tqdm.write(f"dance-ext: {signal.Signals(stop.signal).name} received: iteration {self.iteration} "
-                       f"saved to {where}; continue with resume=True (--resume)", file=sys.stderr)
+            write(f"dance-ext: {signal.Signals(stop.signal).name} received: iteration {self.iteration} "
+                  f"saved to {where}; continue with resume=True (--resume)")
             stop.reraise()
 
     def _check_finite(self, row: dict | None = None) -> None:
@@ -340,12 +352,23 @@ class Condenser:
                          f"images or the loss) with lr_img={self.config.lr_img}; lower lr_img (or check the "
                          "experts and the data); the last checkpoint written before it stays")
 
-    def _log_row(self, inner: torch.Tensor, calib: torch.Tensor | None) -> dict:
-        """Per-class losses as the official log prints them (this process's share of the sum
-        over classes; a distributed run sums the shares at the end)."""
-        row = {"iteration": self.iteration, "inner_loss": float(inner) / self.num_classes,
-               "calib_loss": None if calib is None else float(calib) / self.num_classes}
+    def _accumulate(self, inner: torch.Tensor, calib: torch.Tensor | None) -> None:
+        self.loss_sum[0] += inner
+        if calib is not None:
+            self.loss_sum[1] += calib
+        self.loss_count += 1
+
+    def _log_row(self) -> dict:
+        """Per-class losses as the official log prints them, but each the mean over the
+        iterations since the previous row (the official log shows the last iteration's),
+        this process's share of the sum over classes (a distributed run sums the shares at
+        the end). ``calib_loss`` is None without calibration rounds (DM, iter_calib=0)."""
+        inner, calib = (total / (self.loss_count * self.num_classes) for total in self.loss_sum.tolist())
+        has_calib = self.config.method == "dance" and self.config.iter_calib > 0
+        row = {"iteration": self.iteration, "inner_loss": inner, "calib_loss": calib if has_calib else None}
         self.history.append(row)
+        self.loss_sum.zero_()
+        self.loss_count = 0
         return row
 
     # ---- checkpoints --------------------------------------------------------------------
@@ -353,7 +376,8 @@ class Condenser:
         """Everything a run needs to continue bit-identically, as CPU tensors and plain values."""
         return {"iteration": self.iteration, "syn": self.syn.detach().cpu(),
                 "momentum_buffer": self.momentum_buffer.cpu(), "generator": self.gen.get_state(),
-                "history": [dict(row) for row in self.history]}
+                "history": [dict(row) for row in self.history], "loss_sum": self.loss_sum.cpu(),
+                "loss_count": self.loss_count}
 
     def load_state_dict(self, state: dict) -> None:
         for key in ("syn", "momentum_buffer"):
@@ -367,3 +391,6 @@ class Condenser:
         self.gen.set_state(state["generator"])
         self.iteration = int(state["iteration"])
         self.history = [dict(row) for row in state["history"]]
+        # checkpoints before interval means: the first row after resuming averages from there
+        self.loss_sum.copy_(state.get("loss_sum", torch.zeros(2)))
+        self.loss_count = int(state.get("loss_count", 0))

@@ -15,12 +15,12 @@ from dataclasses import replace
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from . import protocols
 from .checks import describe, hw, is_int
 from .data import ClassData, as_class_data, check_finite
 from .models.external import arch_label, network_builder
+from .progress import progress_bar
 from .protocols import PROTOCOLS, Protocol
 from .training import accuracy, normalizer, train_epoch
 from .utils import derive_seed, make_generator, resolve_device, seeded_network
@@ -120,7 +120,7 @@ def evaluate(result, test, arch="convnet", runs: int = 3, epochs: int | None = N
     test_images, test_labels = test_data.images.to(device, torch.float32), test_data.labels.to(device)
 
     last, best = [], []
-    for run in tqdm(range(runs), desc=f"evaluate ({proto.name})", disable=not progress):
+    for run in progress_bar(range(runs), desc=f"evaluate ({proto.name})", disable=not progress):
         model = seeded_network(build, derive_seed(seed, _SEED_TAG, run, 0), device)
         gen = make_generator(derive_seed(seed, _SEED_TAG, run, 1))
         accs = _train_run(model, proto, images, labels, test_images, test_labels, gen, normalize, progress)
@@ -168,7 +168,7 @@ def _train_run(model, proto: Protocol, images, labels, test_images, test_labels,
         scheduler = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=proto.milestones, gamma=0.2)
     total = proto.epochs_run
     accs = []
-    bar = tqdm(range(total), desc="epochs", leave=False, disable=not progress)
+    bar = progress_bar(range(total), desc="epochs", leave=False, disable=not progress)
     for ep in bar:
         train_epoch(model, opt, images, labels, proto.batch_size, gen, proto.strategy, proto.convention,
                     proto.cutmix_p, normalize)

@@ -27,7 +27,6 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 from safetensors.torch import save as save_safetensors
-from tqdm.auto import tqdm
 
 from .augment_params import PRETRAIN_STRATEGY
 from .checks import hw, positive_int
@@ -35,6 +34,7 @@ from .data import as_class_data
 from .files import sha256_file, write_files
 from .folders import check_output_dir
 from .models import build_network, flatten_parameters_, network_spec
+from .progress import progress_bar
 from .training import accuracy, train_epoch
 from .utils import derive_seed, make_generator, resolve_device, seeded_network
 from .version import __version__
@@ -83,7 +83,7 @@ def pretrain_experts(train, num: int = 5, epochs: int = 60, out: str = "experts/
                 "epochs": epochs, "lr": lr, "batch_size": batch_size, "seed": seed}
     tensors: dict[str, torch.Tensor] = {}
     records = [_train_expert(i, settings, data, test_data, tensors, device, progress)
-               for i in tqdm(range(num), desc="experts", disable=not progress)]
+               for i in progress_bar(range(num), desc="experts", disable=not progress)]
     _refuse_failed_training(tensors, records, data.num_classes)
     weights = save_safetensors(tensors)
     manifest = {
@@ -128,7 +128,7 @@ def _train_expert(i: int, settings: dict, data, test_data, tensors: dict, device
     opt = torch.optim.SGD(model.parameters(), lr=settings["lr"], momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=_milestones(epochs), gamma=GAMMA)
     images, labels = data.images.to(device), data.labels.to(device)
-    bar = tqdm(range(epochs), desc=f"expert {i}", leave=False, disable=not progress)
+    bar = progress_bar(range(epochs), desc=f"expert {i}", leave=False, disable=not progress)
     for _ in bar:
         loss = train_epoch(model, opt, images, labels, settings["batch_size"], gen, PRETRAIN_STRATEGY, "idc",
                            CUTMIX_P, data.normalize)

@@ -18,7 +18,7 @@ import math
 from dataclasses import asdict, dataclass, fields, replace
 
 from . import protocols
-from .augment_params import DANCE_STRATEGY, DM_STRATEGY
+from .strategies import DANCE_STRATEGY, DM_STRATEGY
 from .protocols import DM_EVAL_EPOCHS, IMAGENET_SUBSETS, PROTOCOLS
 
 METHODS = ("random", "herding", "dm", "dance")

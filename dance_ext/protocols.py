@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .augment_params import DANCE_EVAL_STRATEGY, DM_STRATEGY, parse_strategy
+from .strategies import DANCE_EVAL_STRATEGY, DM_STRATEGY, parse_strategy
 
 PROTOCOLS = ("dm", "dance")
 DM_EVAL_EPOCHS = 1000

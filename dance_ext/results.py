@@ -15,7 +15,7 @@ from PIL import Image
 from .checks import describe, is_int
 from .files import json_default, load_tensors, regular_file, sha256_file, sha256_tensors
 from .folders import DirectoryLock, check_output_dir, remove_stale_temps, replace_folder
-from .formats import export as export_set
+from .formats.export import export as export_set
 from .data import check_finite
 from .synthetic import decode
 

@@ -1,5 +1,5 @@
 """What the subcommands share: the embedded default dataset, the quick evaluation budget,
-the ``--set KEY=VALUE`` parser and the flags every command takes."""
+the ``--set KEY=VALUE`` parser, the flags every command takes and ``--config``."""
 from __future__ import annotations
 
 import argparse
@@ -54,3 +54,10 @@ def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", help="cpu, cuda, cuda:1 … (default: cuda if available)")
     p.add_argument("--seed", type=count(0), default=0)
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def add_config(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", metavar="FILE",
+                   help="settings from a YAML or JSON file (keys: this command's options; for condense also "
+                        "any CondenseConfig field) or a saved result's metrics.json; flags and --set win over it")
+    p.set_defaults(config_overrides={})

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .common import DEFAULT_DATASET, QUICK_EVAL_EPOCHS, QUICK_EVAL_WIDTH, add_common, count, fraction
+from .common import DEFAULT_DATASET, QUICK_EVAL_EPOCHS, QUICK_EVAL_WIDTH, add_common, add_config, count, fraction
 
 HELP = "random vs DM vs DANCE over seeds: a table of accuracies"
 
@@ -20,6 +20,7 @@ def add_arguments(p) -> None:
     p.add_argument("--eval-width", type=count(1), default=QUICK_EVAL_WIDTH, help="evaluation ConvNet width")
     p.add_argument("--protocol", choices=["dm", "dance"], default="dance")
     p.add_argument("--json", help="also write the rows to this JSON file")
+    add_config(p)
     add_common(p)
 
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+from pathlib import Path
 
-from ..presets import METHODS, PRESETS
-from .common import DEFAULT_DATASET, QUICK_EVAL_EPOCHS, add_common, count, fraction, setting
+from ..presets import FIELDS, METHODS, PRESETS
+from .common import DEFAULT_DATASET, QUICK_EVAL_EPOCHS, add_common, add_config, count, fraction, setting
 
 HELP = "condense a dataset (default: digits, quick preset) and evaluate it"
+CONFIG_FIELDS = FIELDS  # a config may set any CondenseConfig field
 
 
 def add_arguments(p) -> None:
@@ -36,22 +38,32 @@ def add_arguments(p) -> None:
     p.add_argument("--distributed", action="store_true",
                    help="one process of `torchrun --nproc_per_node N -m dance_ext condense --distributed ...`: "
                         "ranks condense slices of the classes; rank 0 evaluates and writes")
+    watch = p.add_argument_group("watching the run (every log_every iterations)")
+    watch.add_argument("--log-file", metavar="FILE", help="append one line of losses per log interval")
+    watch.add_argument("--tensorboard", metavar="DIR", help="TensorBoard events: losses, learning rate, image "
+                                                            "grids (needs the `tensorboard` extra)")
+    watch.add_argument("--tensorboard-images-every", type=count(0), default=100, metavar="K",
+                       help="image grid to TensorBoard every K iterations (default 100; 0: none)")
+    watch.add_argument("--save-grids-every", type=count(0), default=0, metavar="K",
+                       help="write OUT/grids/grid_it<iteration>.png every K iterations (default 0: none)")
+    add_config(p)
     add_common(p)
 
 
 # flags that are also CondenseConfig fields: --set may give them when the flag is not given
-NAMED_SETTINGS = ("iterations", "budget")
+NAMED_SETTINGS = ("iterations", "budget", "eval_epochs")
 
 
 def settings_of(args) -> dict:
-    """``--set`` pairs merged with the named flags they may duplicate (never both)."""
+    """The run's settings: the config file's, then the named flags, then ``--set`` (which may
+    give a named setting only when its flag is not given)."""
     settings = dict(args.set)
     for name in NAMED_SETTINGS:
         flag = getattr(args, name)
         if name in settings and flag is not None:
-            raise ValueError(f"--set {name}: also given as --{name}; give it once")
+            raise ValueError(f"--set {name}: also given as --{name.replace('_', '-')}; give it once")
         settings[name] = settings.pop(name, flag)
-    return settings
+    return {**args.config_overrides, **settings}
 
 
 def _test_split(dance_ext, dataset, root):
@@ -65,6 +77,7 @@ def _test_split(dance_ext, dataset, root):
 def handle(args) -> int:
     import dance_ext
     from ..folders import DirectoryLock, check_output_dir
+    from ..watch import Watchers
 
     progress = not args.no_progress
     dataset = args.dataset or DEFAULT_DATASET
@@ -75,18 +88,21 @@ def handle(args) -> int:
     # both splits: an evaluation that cannot run must not cost a condensation first
     train = dance_ext.as_class_data(dataset, split="train", root=args.root)
     test = _test_split(dance_ext, dataset, args.root) if args.eval_runs else None
-    writer = not args.distributed or int(os.environ.get("RANK", "0")) == 0  # rank 0 writes
-    with DirectoryLock(args.out, "--out") if writer else contextlib.nullcontext():
-        result = dance_ext.condense(train, test=test, ipc=args.ipc, method=args.method, experts=args.experts, preset=preset,
-                                    device=args.device, seed=args.seed, progress=progress, root=args.root,
-                                    checkpoint_dir=args.checkpoint_dir, checkpoint_every=args.checkpoint_every,
-                                    resume=args.resume, distributed=args.distributed, **settings)
-        if args.distributed and int(os.environ.get("RANK", "0")) != 0:
+    rank0 = not args.distributed or int(os.environ.get("RANK", "0")) == 0  # rank 0 watches and writes
+    watchers = Watchers(args.ipc, log_file=args.log_file, tensorboard=args.tensorboard,
+                        tensorboard_images_every=args.tensorboard_images_every, grids=Path(args.out) / "grids",
+                        grids_every=args.save_grids_every) if rank0 else Watchers(args.ipc)
+    with DirectoryLock(args.out, "--out") if rank0 else contextlib.nullcontext(), watchers as callback:
+        result = dance_ext.condense(train, test=test, ipc=args.ipc, method=args.method, experts=args.experts,
+                                    preset=preset, device=args.device, seed=args.seed, progress=progress,
+                                    root=args.root, checkpoint_dir=args.checkpoint_dir,
+                                    checkpoint_every=args.checkpoint_every, resume=args.resume,
+                                    distributed=args.distributed, callback=callback, **settings)
+        if not rank0:
             return 0  # every rank holds the gathered set; rank 0 evaluates and writes it
         if test is not None:
             # the preset's evaluation (quick: 300 epochs at width 32), scaled with the budget
-            result.evaluation = dance_ext.evaluate(result, test, runs=args.eval_runs,
-                                                   epochs=args.eval_epochs or result.meta["eval_epochs"],
+            result.evaluation = dance_ext.evaluate(result, test, runs=args.eval_runs, epochs=result.meta["eval_epochs"],
                                                    width=result.meta["width"], seed=args.seed,
                                                    device=args.device, progress=progress)
         out = result.save(args.out)

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import json
 
-from ..interop import READABLE
-from .common import add_common, count
+from ..formats import READABLE
+from .common import add_common, add_config, count
 
 HELP = "train networks on a condensed set (any format load_set reads), test on real data"
 
@@ -17,6 +17,7 @@ def add_arguments(p) -> None:
     p.add_argument("--runs", type=count(1), default=3)
     p.add_argument("--epochs", type=count(1))
     p.add_argument("--protocol", choices=["dm", "dance"])
+    add_config(p)
     add_common(p)
 
 

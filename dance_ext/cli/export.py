@@ -1,7 +1,7 @@
 """`dance-ext export`: a condensed set in one of the field's formats."""
 from __future__ import annotations
 
-from ..interop import FORMATS, READABLE
+from ..formats import FORMATS, READABLE
 
 HELP = "write a condensed set as tensors, PNG folders, or DM's / DANCE's own files"
 

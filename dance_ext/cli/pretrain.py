@@ -1,7 +1,7 @@
 """`dance-ext pretrain`: DANCE's experts into a store."""
 from __future__ import annotations
 
-from .common import DEFAULT_DATASET, add_common, count
+from .common import DEFAULT_DATASET, add_common, add_config, count
 
 HELP = "pretrain DANCE experts"
 
@@ -13,6 +13,7 @@ def add_arguments(p) -> None:
     p.add_argument("--width", type=count(1), default=128)
     p.add_argument("--out", default="experts")
     p.add_argument("--overwrite", action="store_true")
+    add_config(p)
     add_common(p)
 
 

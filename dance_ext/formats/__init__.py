@@ -1,6 +1,6 @@
-"""Writers of the field's formats for a condensed set (DD-Ranking-style tensors, a folder of
-PNGs, the files the official DM and DANCE code write); ``interop.load_set`` reads them back."""
-from .common import FORMATS
-from .export import export
-
-__all__ = ["FORMATS", "export"]
+"""The field's file formats for a condensed set: DD-Ranking-style tensors, a folder of PNGs,
+the files the official DM and DANCE code write. The writers are ``formats.export``; the
+reader is ``interop.load_set``. This module holds only the names, so the CLI lists them
+without importing torch."""
+FORMATS = ("tensors", "imagefolder", "dm", "dance")
+READABLE = ("result", *FORMATS)  # "result": a folder written by CondenseResult.save

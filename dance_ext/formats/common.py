@@ -10,8 +10,8 @@ from pathlib import Path
 import torch
 
 from ..data.registry import DATASET_STATS, _canonical
+from . import FORMATS
 
-FORMATS = ("tensors", "imagefolder", "dm", "dance")
 # DM's spellings (utils.get_dataset); DANCE spells them as we do but for Fashion-MNIST
 DM_NAMES = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "svhn": "SVHN", "cifar10": "CIFAR10",
             "cifar100": "CIFAR100", "tinyimagenet": "TinyImageNet"}

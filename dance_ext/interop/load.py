@@ -17,12 +17,11 @@ from ..data.convert import _inferred_num_classes
 from ..data.convert import _pil_mode, _to_images, _to_labels
 from ..data.registry import DATASET_STATS
 from ..files import load_tensors
-from ..formats import png
-from ..formats.common import DANCE_STATS, FORMATS, check_format, denormalise, json_object, known_name, read_json
+from ..formats import READABLE, png
+from ..formats.common import DANCE_STATS, check_format, denormalise, json_object, known_name, read_json
 from ..formats.export import DANCE_ARGS, DANCE_FILE, META_FILE
 from ..results import CondenseResult, check_result
 
-READABLE = ("result", *FORMATS)  # "result": a folder written by CondenseResult.save
 _DM_FILE = re.compile(r"res_(?P<method>[^_]+)_(?P<dataset>.+)_(?P<model>[^_]+)_(?P<ipc>\d+)ipc\.pt")
 _DANCE_FILE = re.compile(r"data_(best|\d+)\.pt")
 _IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".ppm", ".pgm", ".tif", ".tiff", ".webp"}

@@ -1,0 +1,2 @@
+"""The recipes behind `dance-ext reproduce`, `dance-ext cross-arch` and `dance-ext figures`:
+whole experiments that write a folder of results, tables and figures."""
