@@ -22,7 +22,7 @@ from conftest import save_result
 from dance_ext import augment_params as augment, reference
 from dance_ext.augment_params import (ANGLE, BRIGHTNESS, CONTRAST, CUTOUT_H, CUTOUT_SIZE_H, CUTOUT_SIZE_W, CUTOUT_W, FLIP,
                                SATURATION, SCALE_H, SCALE_W, SHIFT_H, SHIFT_W, expand_params)
-from dance_ext._extension import has_kernel
+from dance_ext.extension import has_kernel
 
 CLASSES = 10
 # (name, C, H, W, real per class, synthetic per class)

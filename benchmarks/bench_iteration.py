@@ -44,7 +44,7 @@ import torch
 import official_style
 from conftest import save_result
 from dance_ext import presets
-from dance_ext._extension import has_kernel
+from dance_ext.extension import has_kernel
 from dance_ext.condense import AUTOCAST_DTYPES, Condenser, tf32_mode
 from dance_ext.data import ClassData, as_class_data
 from dance_ext.experts import ExpertPool

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from conftest import save_result
-from dance_ext import _extension, ops
+from dance_ext import extension, ops
 
 D, N_SYN = 2048, 10
 N_REAL = {10: 256, 100: 256, 1000: 32}
@@ -58,7 +58,7 @@ def _save_results():
 @pytest.mark.parametrize("classes", sorted(N_REAL))
 @pytest.mark.parametrize("impl", list(IMPLS))
 def test_class_mean_mmd_forward_backward(benchmark, impl, classes, device):
-    if impl == "kernel" and not _extension.has_kernel("class_mean_mmd", device):
+    if impl == "kernel" and not extension.has_kernel("class_mean_mmd", device):
         pytest.skip(f"no dance_ext {device} kernel in this build")
     gen = torch.Generator().manual_seed(0)
     f_real = torch.randn(classes, N_REAL[classes], D, generator=gen).to(device)

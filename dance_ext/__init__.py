@@ -25,7 +25,7 @@ from .version import __version__
 os.environ.setdefault("MKL_CBWR", "AUTO")
 
 # public name -> (submodule, attribute); attribute None: the submodule itself
-_API = {"ops": ("ops", None), "build_info": ("_extension", "build_info"), "condense": ("api", "condense"),
+_API = {"ops": ("ops", None), "build_info": ("extension", "build_info"), "condense": ("api", "condense"),
         "DATASET_STATS": ("data", "DATASET_STATS"), "ClassData": ("data", "ClassData"),
         "as_class_data": ("data", "as_class_data"), "load_dataset": ("data", "load_dataset"),
         "evaluate": ("evaluate", "evaluate"), "ExpertPool": ("experts", "ExpertPool"),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from ._extension import available
+from .extension import available
 from .augment_params import BRIGHTNESS
 
 

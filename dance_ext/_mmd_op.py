@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from ._extension import available
+from .extension import available
 
 
 def _fake_forward(f_real, f_syn, real_labels, syn_labels, num_classes):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from . import _augment_op, _mmd_op, reference  # noqa: F401  (the _op modules register fake kernels and autograd)
-from ._extension import DISABLE_ENV, DISABLED, has_kernel
+from .extension import DISABLE_ENV, DISABLED, has_kernel
 from .augment_params import NUM_PARAMS
 
 BACKENDS = ("auto", "extension", "reference")
@@ -34,7 +34,7 @@ def _use_reference(backend: str, op: str, device: torch.device, dtype: torch.dty
 
 
 def _describe_build() -> str:
-    from ._extension import build_info
+    from .extension import build_info
     return ", ".join(f"{k}={v}" for k, v in build_info().items())
 
 

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dance_ext import augment_params as augment, ops, reference
-from dance_ext._extension import has_kernel
+from dance_ext.extension import has_kernel
 
 pytestmark = pytest.mark.skipif(not has_kernel("siamese_augment", "cpu"),
                                 reason="the compiled extension with the CPU siamese_augment kernel is not built")
@@ -249,7 +249,7 @@ def test_torch_compile_fullgraph_op():
 # ops.siamese_augment asks the dispatcher whether a kernel exists; dynamo can only
 # trace that once has_kernel is marked @torch.compiler.assume_constant_result
 @pytest.mark.xfail(not getattr(has_kernel, "_dynamo_marked_constant", False), strict=True,
-                   reason="dance_ext._extension.has_kernel is not marked torch.compiler.assume_constant_result")
+                   reason="dance_ext.extension.has_kernel is not marked torch.compiler.assume_constant_result")
 def test_torch_compile_fullgraph_public_op():
     check_compiled(lambda x, p, i: ops.siamese_augment(x, p, i).square().sum(), "inductor")
 

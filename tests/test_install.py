@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 import dance_ext
-from dance_ext import _extension
+from dance_ext import extension
 from dance_ext.version import __version__
 
 ROOT = Path(__file__).resolve().parents[1]
-needs_kernels = pytest.mark.skipif(not _extension.available(), reason=f"extension not built ({_extension.LOAD_ERROR})")
+needs_kernels = pytest.mark.skipif(not extension.available(), reason=f"extension not built ({extension.LOAD_ERROR})")
 
 
 def python(code: str, env=None) -> subprocess.CompletedProcess:

@@ -17,12 +17,12 @@ import warnings
 import pytest
 import torch
 
-from dance_ext import _extension, augment_params as augment, ops, reference
-from dance_ext._extension import has_kernel
+from dance_ext import extension, augment_params as augment, ops, reference
+from dance_ext.extension import has_kernel
 
 needs_kernels = pytest.mark.skipif(
     not (has_kernel("siamese_augment", "cpu") and has_kernel("class_mean_mmd", "cpu")),
-    reason=f"the compiled extension's CPU kernels are not built or are switched off ({_extension.build_info()})")
+    reason=f"the compiled extension's CPU kernels are not built or are switched off ({extension.build_info()})")
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
     not (torch.cuda.is_available() and has_kernel("siamese_augment", "cuda")), reason="no CUDA kernels here"))]
 TOL = {torch.float32: dict(atol=1e-5, rtol=1e-5), torch.float64: dict(atol=1e-10, rtol=1e-10)}
@@ -223,7 +223,7 @@ import torch
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
     import dance_ext
-from dance_ext import _extension, augment_params as augment, ops, reference
+from dance_ext import extension, augment_params as augment, ops, reference
 calls = []
 for name in ("siamese_augment", "class_mean_mmd"):
     def wrapped(*args, _name=name, _real=getattr(reference, name), **kwargs):
@@ -242,7 +242,7 @@ for name, call in (("siamese_augment", lambda: ops.siamese_augment(torch.rand(2,
     except RuntimeError as exc:
         assert "switched off by DANCE_EXT_DISABLE_KERNELS" in str(exc), exc
         refused.append(name)
-print(json.dumps({"has_kernel": {op: _extension.has_kernel(op, "cpu") for op in _extension.OPS},
+print(json.dumps({"has_kernel": {op: extension.has_kernel(op, "cpu") for op in extension.OPS},
                   "reference_calls": calls, "refused": refused,
                   "info": dance_ext.build_info().get("disabled_kernels", []),
                   "warnings": [str(w.message) for w in caught if "DANCE_EXT_DISABLE_KERNELS" in str(w.message)]}))
@@ -270,7 +270,7 @@ def _probe(value: str | None) -> dict:
 ])
 def test_kill_switch_in_a_fresh_process(value, disabled):
     got = _probe(value)
-    assert got["has_kernel"] == {op: op not in disabled for op in _extension.OPS}
+    assert got["has_kernel"] == {op: op not in disabled for op in extension.OPS}
     assert sorted(got["reference_calls"]) == disabled
     assert sorted(got["refused"]) == disabled
     assert got["info"] == disabled
@@ -284,9 +284,9 @@ def test_kill_switch_in_a_fresh_process(value, disabled):
 def test_kill_switch_values(value, disabled):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert _extension._parse_disabled(value) == disabled
+        assert extension._parse_disabled(value) == disabled
 
 
 def test_kill_switch_warns_about_unknown_names():
     with pytest.warns(RuntimeWarning, match="unknown op name\\(s\\) siamese_augmnet"):
-        assert _extension._parse_disabled("siamese_augmnet,class_mean_mmd") == {"class_mean_mmd"}
+        assert extension._parse_disabled("siamese_augmnet,class_mean_mmd") == {"class_mean_mmd"}

@@ -4,12 +4,12 @@ import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
-from dance_ext import _extension, ops, reference
+from dance_ext import extension, ops, reference
 
-pytestmark = pytest.mark.skipif(not _extension.has_kernel("class_mean_mmd", "cpu"),
-                                reason=f"dance_ext extension not built ({_extension.build_info()})")
+pytestmark = pytest.mark.skipif(not extension.has_kernel("class_mean_mmd", "cpu"),
+                                reason=f"dance_ext extension not built ({extension.build_info()})")
 requires_cuda = pytest.mark.skipif(
-    not (torch.cuda.is_available() and _extension.has_kernel("class_mean_mmd", "cuda")),
+    not (torch.cuda.is_available() and extension.has_kernel("class_mean_mmd", "cuda")),
     reason="needs a CUDA device and the CUDA kernels of dance_ext")
 
 TOL = {torch.float32: dict(rtol=1e-5, atol=1e-5), torch.float64: dict(rtol=1e-12, atol=1e-12)}

@@ -9,7 +9,19 @@ import shlex
 import sys
 
 from ..watch import MissingExtra
-from . import compare, condense, config, cross_arch, evaluate, export, figures, info, pretrain, reproduce, selftest
+from . import (
+    compare,
+    condense,
+    config,
+    cross_arch,
+    evaluate,
+    export,
+    figures,
+    info,
+    pretrain,
+    reproduce,
+    selftest,
+)
 
 DESCRIPTION = """Dataset condensation by Distribution Matching (DM) and DANCE.
 

@@ -8,7 +8,15 @@ import sys
 from pathlib import Path
 
 from ..presets import FIELDS, METHODS, PRESETS
-from .common import DEFAULT_DATASET, QUICK_EVAL_EPOCHS, add_common, add_config, count, fraction, setting
+from .common import (
+    DEFAULT_DATASET,
+    QUICK_EVAL_EPOCHS,
+    add_common,
+    add_config,
+    count,
+    fraction,
+    setting,
+)
 
 HELP = "condense a dataset (default: digits, quick preset) and evaluate it"
 CONFIG_FIELDS = FIELDS  # a config may set any CondenseConfig field
@@ -76,6 +84,7 @@ def _test_split(dance_ext, dataset, root):
 
 def handle(args) -> int:
     import dance_ext
+
     from ..folders import DirectoryLock, check_output_dir
     from ..watch import Watchers
 

@@ -1,6 +1,7 @@
 """`dance-ext cross-arch`: saved sets on other architectures (dance_ext/recipes/cross_arch.py)."""
 from __future__ import annotations
 
+from ..protocols import PROTOCOLS
 from .common import add_config
 
 HELP = "evaluate saved condensed sets on ConvNet, AlexNet, VGG11, ResNet18 (or other nets): a table"
@@ -15,7 +16,7 @@ def add_arguments(p) -> None:
                    help="test on the first N test images of each class (a cheaper estimate on CPU; default: all)")
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--epochs", type=int, help="default: the protocol's")
-    p.add_argument("--protocol", choices=["dm", "dance"], default="dance")
+    p.add_argument("--protocol", choices=list(PROTOCOLS), default="dance")
     p.add_argument("--width", type=int, help="ConvNet width (default: the set's condensation width)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device")

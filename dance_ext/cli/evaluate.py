@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 from ..formats import READABLE
+from ..protocols import PROTOCOLS
 from .common import add_common, add_config, count
 
 HELP = "train networks on a condensed set (any format load_set reads), test on real data"
@@ -16,7 +17,7 @@ def add_arguments(p) -> None:
     p.add_argument("--arch", default="convnet", help="a built-in network or timm:<name>")
     p.add_argument("--runs", type=count(1), default=3)
     p.add_argument("--epochs", type=count(1))
-    p.add_argument("--protocol", choices=["dm", "dance"])
+    p.add_argument("--protocol", choices=list(PROTOCOLS))
     add_config(p)
     add_common(p)
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..presets import METHODS
+from ..protocols import PROTOCOLS
 from .common import add_config
 
 HELP = "reproduce a condensation table: experts, every method and IPC, evaluation, results.md, figures"
@@ -14,7 +15,7 @@ def add_arguments(p) -> None:
     p.add_argument("--methods", nargs="+", default=["random", "herding", "dm", "dance"], choices=list(METHODS))
     p.add_argument("--budget", type=float, default=1.0, help="in (0, 1]; 1 = the papers' settings")
     p.add_argument("--eval-runs", type=int, default=3, help="networks trained per condensed set")
-    p.add_argument("--protocol", default="dance", choices=["dance", "dm", "paper"],
+    p.add_argument("--protocol", default="dance", choices=[*PROTOCOLS, "paper"],
                    help="evaluation of every set (paper: each method's own)")
     p.add_argument("--eval-epochs", type=int, help="default: the protocol's epochs × √budget")
     p.add_argument("--eval-every", type=int, help="test checkpoints for best-epoch accuracy (default: protocol's)")

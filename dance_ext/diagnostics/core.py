@@ -10,7 +10,7 @@ from typing import Callable
 
 import torch
 
-from .. import _extension
+from .. import extension
 
 REQUIRE_ENV = "DANCE_EXT_REQUIRE_KERNELS"
 DISABLE_ENV = "DANCE_EXT_DISABLE_KERNELS"
@@ -108,14 +108,14 @@ def require_kernels() -> bool:
 
 def kernel_skip(op: str, device: torch.device) -> None:
     """Raise Skip(missing_kernel=True) unless ``dance_ext::op`` has a usable kernel on ``device``."""
-    if not _extension.available():
-        error = (_extension.LOAD_ERROR or "").splitlines()[0][:120]
+    if not extension.available():
+        error = (extension.LOAD_ERROR or "").splitlines()[0][:120]
         raise Skip(f"the compiled extension is not built ({error}); rebuild with "
                    "`pip install --no-build-isolation -e .`", missing_kernel=True)
     if op in disabled_ops():
         raise Skip(f"kernel switched off by {DISABLE_ENV}={os.environ[DISABLE_ENV]}", missing_kernel=True)
-    if not _extension.has_kernel(op, device):
-        built = "with" if _extension.build_info().get("with_cuda") else "without"
+    if not extension.has_kernel(op, device):
+        built = "with" if extension.build_info().get("with_cuda") else "without"
         raise Skip(f"this build ({built} CUDA) has no {device.type} kernel for dance_ext::{op}",
                    missing_kernel=True)
 
