@@ -20,8 +20,11 @@ def resolve_device(device=None) -> torch.device:
     except (RuntimeError, TypeError) as exc:
         raise ValueError(f"device: expected 'cpu', 'cuda', 'cuda:N' or a torch.device, got {device!r}") from exc
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device: {device} was asked for but torch has no usable CUDA device here "
-                         f"(torch {torch.__version__}); use device='cpu'")
+        why = "it was built without CUDA" if torch.version.cuda is None else "it sees no GPU"
+        raise ValueError(f"device: {device} was asked for but torch has no usable CUDA device here ({why}; "
+                         f"torch {torch.__version__}); use device='cpu'")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ValueError(f"device: no CUDA device {device} (this machine has {torch.cuda.device_count()})")
     return device
 
 def derive_seed(*keys: int) -> int:

@@ -80,17 +80,18 @@ class TensorBoard:
 
 
 class GridPNGs:
-    """``folder/grid_it{iteration}.png`` every ``every`` iterations."""
+    """``folder/grid_it{iteration}.png`` every ``every`` iterations, rows named by ``classes``
+    (as the final grid.png)."""
 
-    def __init__(self, folder, ipc: int, every: int):
-        self.folder, self.ipc, self.due = Path(folder), ipc, _Every(every)
+    def __init__(self, folder, ipc: int, every: int, classes=None):
+        self.folder, self.ipc, self.due, self.classes = Path(folder), ipc, _Every(every), classes
 
     def __call__(self, row: dict) -> None:
         if self.due(row["iteration"]):
             from .files import atomic_write
             from .results import png_bytes
 
-            png = png_bytes(grid_array(row["images"], self.ipc))
+            png = png_bytes(grid_array(row["images"], self.ipc), row_labels=self.classes)
             atomic_write(self.folder / f"grid_it{row['iteration']}.png", lambda tmp: Path(tmp).write_bytes(png))
 
 
@@ -98,14 +99,14 @@ class Watchers:
     """The watchers asked for, as one callback (None when none is); a context manager that closes them."""
 
     def __init__(self, ipc: int, log_file=None, tensorboard=None, tensorboard_images_every: int = 100,
-                 grids=None, grids_every: int = 0):
+                 grids=None, grids_every: int = 0, classes=None):
         self.parts = []
         if tensorboard:  # first: the one that can fail
             self.parts.append(TensorBoard(tensorboard, ipc, tensorboard_images_every))
         if log_file:
             self.parts.append(LogFile(log_file))
         if grids and grids_every:
-            self.parts.append(GridPNGs(grids, ipc, grids_every))
+            self.parts.append(GridPNGs(grids, ipc, grids_every, classes))
 
     def __call__(self, row: dict) -> None:
         for part in self.parts:

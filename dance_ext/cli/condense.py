@@ -100,7 +100,7 @@ def handle(args) -> int:
     rank0 = not args.distributed or int(os.environ.get("RANK", "0")) == 0  # rank 0 watches and writes
     watchers = Watchers(args.ipc, log_file=args.log_file, tensorboard=args.tensorboard,
                         tensorboard_images_every=args.tensorboard_images_every, grids=Path(args.out) / "grids",
-                        grids_every=args.save_grids_every) if rank0 else Watchers(args.ipc)
+                        grids_every=args.save_grids_every, classes=train.classes) if rank0 else Watchers(args.ipc)
     with DirectoryLock(args.out, "--out") if rank0 else contextlib.nullcontext(), watchers as callback:
         result = dance_ext.condense(train, test=test, ipc=args.ipc, method=args.method, experts=args.experts,
                                     preset=preset, device=args.device, seed=args.seed, progress=progress,

@@ -22,6 +22,7 @@ from typing import TextIO
 
 import torch
 
+from .. import utils
 from .core import DISABLE_ENV, REQUIRE_ENV, Row, format_row, header, run_check
 
 __all__ = ["selftest", "Report", "Row", "resolve_device"]
@@ -47,22 +48,13 @@ class Report:
 
 
 def resolve_device(device=None) -> torch.device:
-    """cpu, cuda or cuda:N (default: cuda when there is one); a one-line ValueError when
-    CUDA is asked for and there is no CUDA device."""
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(f"device: expected 'cpu', 'cuda' or 'cuda:N', got {device!r}") from exc
+    """cpu, cuda or cuda:N (default: cuda when there is one): the devices with kernels."""
+    if device is not None and str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device: no CUDA device here (torch {torch.__version__}); run `dance-ext selftest "
+                         "--device cpu`")
+    device = utils.resolve_device(device)
     if device.type not in ("cpu", "cuda"):
         raise ValueError(f"device: expected 'cpu', 'cuda' or 'cuda:N', got {str(device)!r}")
-    if device.type == "cuda" and not torch.cuda.is_available():
-        why = "torch was built without CUDA" if torch.version.cuda is None else "torch sees no GPU"
-        raise ValueError(f"device: no CUDA device ({why}; torch {torch.__version__}); "
-                         "run `dance-ext selftest --device cpu`")
-    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise ValueError(f"device: no CUDA device {device} (this machine has {torch.cuda.device_count()})")
     return device
 
 
