@@ -18,7 +18,7 @@ import torch
 
 from . import protocols
 from .checks import describe, hw, is_int
-from .data import ClassData, as_class_data, check_finite
+from .data import ClassData, as_class_data, check_finite, check_pixel_range
 from .models.external import arch_label, network_builder
 from .progress import progress_bar
 from .protocols import PROTOCOLS, Protocol
@@ -26,6 +26,9 @@ from .training import accuracy, normalizer, train_epoch
 from .utils import derive_seed, make_generator, resolve_device, seeded_network
 
 _SEED_TAG = 1  # keeps evaluation streams apart from other users of derive_seed
+# How far an (images, labels) pair may leave [0, 1]: synthetic images are unclamped after the last
+# step (DM's overshoot by ~0.3 on digits); normalised or 0..255 data goes further.
+SYNTHETIC_SLACK = 0.5
 
 
 def _protocol(name: str, dataset: str | None, images_per_class: int, num_classes: int, epochs, batch_size,
@@ -62,6 +65,8 @@ def _unpack(result):
     if images.shape[0] == 0:
         raise ValueError("result: the synthetic set is empty")
     check_finite(images, "result")
+    if isinstance(result, (tuple, list)):  # condense's rule; a synthetic set is unclamped after its last step
+        check_pixel_range(images, "result", slack=SYNTHETIC_SLACK)
     return images, labels.long(), meta
 
 

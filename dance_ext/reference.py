@@ -18,6 +18,15 @@ def _col(p: torch.Tensor, col: int, dtype) -> torch.Tensor:
     return p[:, col].to(dtype).view(-1, 1, 1, 1)
 
 
+_ROUND_LIMIT = 1e15
+
+
+def _rounded(v: torch.Tensor) -> torch.Tensor:
+    """Half to even, clamped to ±1e15 with NaN at the low end: the kernels' round_even
+    (csrc/kernels/augment_math.h), so huge or NaN shifts and cut-outs never overflow int64."""
+    return v.double().round().nan_to_num(-_ROUND_LIMIT).clamp(-_ROUND_LIMIT, _ROUND_LIMIT).long()
+
+
 def flip(x, p):
     return torch.where(_col(p, FLIP, x.dtype) > 0.5, x.flip(3), x)
 
@@ -46,6 +55,8 @@ def scale_rotate(x, p):
         torch.stack([sh * sin, sh * cos, zero], dim=1),
     ], dim=1)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    # a non-finite coordinate reads nothing, as in the kernels (grid_sample would give NaN)
+    grid = grid.nan_to_num(-4.0, 4.0, -4.0).clamp(-4.0, 4.0)
     warped = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     # an identity θ is exact by definition; grid_sample's float grid would add ~1e-6 noise
     identity = ((sw == 1) & (sh == 1) & (sin == 0)).view(-1, 1, 1, 1)
@@ -55,8 +66,8 @@ def scale_rotate(x, p):
 def crop(x, p):
     """y[i, j] = x[i + shift_h, j + shift_w], zero outside."""
     n, c, h, w = x.shape
-    rows = torch.arange(h, device=x.device).view(1, h) + p[:, SHIFT_H].round().long().view(n, 1)
-    cols = torch.arange(w, device=x.device).view(1, w) + p[:, SHIFT_W].round().long().view(n, 1)
+    rows = torch.arange(h, device=x.device).view(1, h) + _rounded(p[:, SHIFT_H]).view(n, 1)
+    cols = torch.arange(w, device=x.device).view(1, w) + _rounded(p[:, SHIFT_W]).view(n, 1)
     valid = ((rows >= 0) & (rows < h)).view(n, 1, h, 1) & ((cols >= 0) & (cols < w)).view(n, 1, 1, w)
     rows, cols = rows.clamp(0, h - 1), cols.clamp(0, w - 1)
     gathered = x.gather(2, rows.view(n, 1, h, 1).expand(n, c, h, w))
@@ -68,8 +79,8 @@ def cutout(x, p):
     n, _, h, w = x.shape
 
     def keep(centre, size, length):
-        start = centre.round().long() - torch.div(size.round().long(), 2, rounding_mode="floor")
-        end = start + size.round().long()
+        start = _rounded(centre) - torch.div(_rounded(size), 2, rounding_mode="floor")
+        end = start + _rounded(size)
         pos = torch.arange(length, device=x.device).view(1, length)
         return (pos < start.view(n, 1)) | (pos >= end.view(n, 1))
 
@@ -80,15 +91,28 @@ def cutout(x, p):
 
 def siamese_augment(x: torch.Tensor, params: torch.Tensor, index: torch.Tensor | None = None) -> torch.Tensor:
     """Apply one parameter row per sample in the fused order of docs/ARCHITECTURE.md, "The op parameter contract":
-    flip → brightness → saturation → contrast → scale/rotate → crop → cutout."""
+    flip → brightness → saturation → contrast → scale/rotate → crop → cutout. A sample whose colour
+    map is not finite is NaN at every pixel (``_poison``)."""
     p = expand_params(params, index, x.shape[0])
+    if x.numel() == 0:  # grid_sample refuses empty images; there is nothing to move
+        return x.clone()
+    poison = _poison(x, p)
     x = flip(x, p)
     x = brightness(x, p)
     x = saturation(x, p)
     x = contrast(x, p)
     x = scale_rotate(x, p)
     x = crop(x, p)
-    return cutout(x, p)
+    return cutout(x, p) + poison
+
+
+def _poison(x: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+    """(N, 1, 1, 1): NaN for samples with a NaN/inf colour parameter or pixel, else 0. The kernels
+    fold colour into A·x + B·mean + D (docs/ARCHITECTURE.md, "The op parameter contract"), so one
+    non-finite coefficient makes their whole sample NaN, cut-out and padded pixels too."""
+    colour = p[:, [BRIGHTNESS, SATURATION, CONTRAST]].to(x.dtype)
+    finite = torch.isfinite(colour).all(1) & torch.isfinite(x).flatten(1).all(1)
+    return torch.where(finite, 0.0, float("nan")).to(x.dtype).view(-1, 1, 1, 1)
 
 
 def class_mean_mmd(f_real: torch.Tensor, f_syn: torch.Tensor, real_labels: torch.Tensor | None = None,

@@ -375,8 +375,9 @@ def test_tensor_inputs_convert():
     assert torch.allclose(d.images, torch.from_numpy(hwc).permute(0, 3, 1, 2).float())
     assert len(d.mean) == 3 and d.num_classes == 4
     assert as_class_data(d) is d and as_class_data(d, device="cpu") is d
-    slight = torch.full((2, 1, 3, 3), 1.01)
-    assert float(as_class_data((slight, [0, 1])).images.max()) == 1.0  # clamped overshoot
+    slight = torch.full((2, 1, 3, 3), 1.01)  # an overshoot is refused, never clamped silently
+    with pytest.raises(ValueError, match=r"images: float values span \[1\.01, 1\.01\]; .*clamp\(0, 1\) it first"):
+        as_class_data((slight, [0, 1]))
 
 
 class _MapDataset(torch.utils.data.Dataset):

@@ -112,7 +112,7 @@ def test_index_out_of_range_is_one_line_error(device, shape, op, bad):
     params = augment.identity_params(3, device=device)
     index = torch.tensor([0, bad, 1], device=device)
     message = (f"siamese_augment: index: expected values in [0, 3) (rows of params), got {bad} at position 1")
-    with pytest.raises(RuntimeError, match=message.replace("[", r"\[").replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("(", r"\(").replace(")", r"\)")):
         getattr(torch.ops.dance_ext, op)(x, params, index)
     # the device is still usable (no device-side assert), and a good index works
     good = getattr(torch.ops.dance_ext, op)(x, params, index.clamp(0, 2))

@@ -41,8 +41,8 @@ at::Tensor check_index_range(const at::Tensor& index, int64_t rows) {
   const at::Tensor host = index.to(at::kCPU).contiguous();
   const int64_t* idx = host.data_ptr<int64_t>();
   for (int64_t i = 0; i < host.numel(); ++i)
-    TORCH_CHECK(idx[i] >= 0 && idx[i] < rows, "siamese_augment: index: expected values in [0, ", rows,
-                ") (rows of params), got ", idx[i], " at position ", i);
+    TORCH_CHECK_VALUE(idx[i] >= 0 && idx[i] < rows, "siamese_augment: index: expected values in [0, ", rows,
+                      ") (rows of params), got ", idx[i], " at position ", i);
   return host;
 }
 

@@ -19,7 +19,8 @@ void check_augment_args(const at::Tensor& x, const char* x_name, const at::Tenso
 
 // Every value of index (int64, any device) in [0, rows). A CPU index is read in place;
 // another device's index is copied to the host first (one synchronising copy of N values),
-// so a bad value is a one-line error before any kernel runs, never a device-side assert.
+// so a bad value is a one-line ValueError before any kernel runs, never a device-side assert
+// (ops.py checks the reference path in the same words).
 // Returns the values as a contiguous CPU tensor (the index itself when it is one).
 at::Tensor check_index_range(const at::Tensor& index, int64_t rows);
 

@@ -63,13 +63,13 @@ std::vector<int64_t> mmd_label_offsets(const at::Tensor& labels, int64_t num_cla
   const int64_t n = host.numel();
   std::vector<int64_t> offsets(num_classes + 1, 0);
   for (int64_t i = 0; i < n; ++i) {
-    TORCH_CHECK(l[i] >= 0 && l[i] < num_classes, name, ": expected labels in [0, ", num_classes, "), got ", l[i],
-                " at index ", i);
+    TORCH_CHECK_VALUE(l[i] >= 0 && l[i] < num_classes, name, ": expected labels in [0, ", num_classes, "), got ",
+                      l[i], " at index ", i);
     ++offsets[l[i] + 1];
   }
   for (int64_t c = 0; c < num_classes; ++c) {
-    TORCH_CHECK(!require_all || offsets[c + 1] > 0, name, ": class ", c, " has no sample; every class in [0, ",
-                num_classes, ") needs at least one");
+    TORCH_CHECK_VALUE(!require_all || offsets[c + 1] > 0, name, ": class ", c,
+                      " has no sample; every class in [0, ", num_classes, ") needs at least one");
     offsets[c + 1] += offsets[c];
   }
   return offsets;

@@ -29,7 +29,8 @@ void check_mmd_labels(const at::Tensor& labels, int64_t rows, const at::Device& 
 
 // Per-class offsets (num_classes + 1 prefix sums of the class counts) of labels (int64,
 // checked by check_mmd_labels; read in place on the CPU, else through a host copy). Checks
-// every value is in [0, num_classes) and, with require_all, that every class has a sample.
+// every value is in [0, num_classes) and, with require_all, that every class has a sample
+// (ValueError; ops.py checks the reference path in the same words).
 // The CUDA binding calls it only when its device-side summary found a bad label, for the
 // same message as the CPU kernel.
 std::vector<int64_t> mmd_label_offsets(const at::Tensor& labels, int64_t num_classes, const char* name,

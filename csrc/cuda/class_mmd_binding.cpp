@@ -67,7 +67,8 @@ void check_label_values(const std::vector<LabelCheck>& checks, int64_t num_class
     }
     if (!bad) continue;
     mmd_label_offsets(*c.labels, num_classes, c.name, c.require_all);  // throws the CPU kernel's message
-    TORCH_CHECK(false, c.name, ": expected labels in [0, ", num_classes, "), got values in [", low, ", ", high, "]");
+    TORCH_CHECK_VALUE(false, c.name, ": expected labels in [0, ", num_classes, "), got values in [", low, ", ", high,
+                      "]");
   }
 }
 

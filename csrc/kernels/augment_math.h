@@ -92,11 +92,23 @@ struct Colour {
   T a, b, d;
 };
 
+// v − v is NaN for NaN and ±inf, 0 otherwise (no <cmath> classification: same on the device).
+template <typename T>
+DE_HD bool is_finite(T v) {
+  return v - v == static_cast<T>(0);
+}
+
+// A non-finite coefficient (a NaN/inf colour parameter, or a NaN/inf pixel, which makes the
+// image mean non-finite) turns all three into NaN: the whole sample is NaN, every pixel,
+// whatever its geometry (docs/ARCHITECTURE.md, "The op parameter contract").
 template <typename T>
 DE_HD Colour<T> colour_forward(const Row<T>& r, T image_mean) {
   const T k = r.contrast, s = r.saturation;
   const T big_m = image_mean + r.brightness;
-  return {k * s, k * (static_cast<T>(1) - s), k * r.brightness + (static_cast<T>(1) - k) * big_m};
+  const Colour<T> c = {k * s, k * (static_cast<T>(1) - s), k * r.brightness + (static_cast<T>(1) - k) * big_m};
+  if (is_finite(c.a) && is_finite(c.b) && is_finite(c.d)) return c;
+  const T nan = static_cast<T>(NAN);
+  return {nan, nan, nan};
 }
 
 // Transposed colour map: grad_x_c = A·u_c + B·Σ_c' u_c' + E·Σ_{c,h,w} u.

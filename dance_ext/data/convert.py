@@ -5,12 +5,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .classdata import ClassData, _check_label_range, _require_data, check_finite
+from .classdata import ClassData, _check_label_range, _require_data
+from .pixels import check_pixel_range, pil_pixels
 
-# Pixel floats may overshoot [0, 1] slightly (e.g. after float interpolation); such values
-# are clamped. Beyond this margin the data is almost certainly normalised or 0..255.
-_RANGE_TOLERANCE = 0.05
-_GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
+_GRAY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 
 
 def _as_tensor(v, arg: str) -> torch.Tensor:
@@ -23,15 +21,19 @@ def _as_tensor(v, arg: str) -> torch.Tensor:
         raise TypeError(f"{arg}: expected a torch tensor or numpy array, got {type(v).__name__}")
     if v.dtype.kind not in "biuf":
         raise TypeError(f"{arg}: expected a numeric array, got dtype {v.dtype}")
-    if v.dtype.kind == "u" and v.dtype != np.uint8:
-        v = v.astype(np.int64)  # torch's uint16/32/64 lack most ops
+    if v.dtype.kind == "u" and v.dtype.itemsize > 2:
+        v = v.astype(np.int64)  # torch's uint32/64 lack most ops; uint16 stays: 16-bit pixels
+    if not v.dtype.isnative:
+        v = v.astype(v.dtype.newbyteorder("="))
     if not v.flags.writeable:
         v = v.copy()  # torch.from_numpy warns on read-only buffers
     return torch.from_numpy(np.ascontiguousarray(v))
 
 
 def _to_images(images, arg: str = "images") -> torch.Tensor:
-    """Any numeric (N,H,W), (N,C,H,W) or (N,H,W,C) image batch -> float32 (N,C,H,W) in [0,1]."""
+    """Any numeric (N,H,W), (N,C,H,W) or (N,H,W,C) image batch -> float32 (N,C,H,W) in [0,1], exactly:
+    uint8 / 255, uint16 / 65535, other integers / 255 when in 0..255, floats as they are when in
+    [0, 1]; anything else is refused (data/pixels.py)."""
     x = _as_tensor(images, arg)
     if x.dtype == torch.bool or x.is_complex():
         raise TypeError(f"{arg}: expected numeric pixels (uint8 0..255 or float 0..1), got dtype {x.dtype}")
@@ -45,23 +47,17 @@ def _to_images(images, arg: str = "images") -> torch.Tensor:
                          f"(N, H, W); got shape {shape}")
     if x.shape[0] == 0:
         raise ValueError(f"{arg}: the dataset is empty (N = 0)")
+    if x.dtype == torch.uint16:
+        x = x.to(torch.float32).div_(65535)
     if x.is_floating_point():
         x = x.to(torch.float32)
-        check_finite(x, arg)
-        lo, hi = (float(v) for v in torch.aminmax(x))
-        if lo < -_RANGE_TOLERANCE or hi > 1 + _RANGE_TOLERANCE:
-            hint = ("they look like 0..255 pixel values: divide by 255 or pass uint8"
-                    if lo >= -_RANGE_TOLERANCE and hi <= 255 else
-                    "they look normalised already ((x - mean) / std): pass unnormalised pixels")
-            raise ValueError(f"{arg}: float values span [{lo:.4g}, {hi:.4g}]; expected pixel space "
-                             f"[0, 1]: {hint}")
-        x = x.clamp(0.0, 1.0)
+        check_pixel_range(x, arg)
     else:
         if x.dtype != torch.uint8:
             lo, hi = (int(v) for v in torch.aminmax(x))
             if lo < 0 or hi > 255:
-                raise ValueError(f"{arg}: integer values span [{lo}, {hi}]; expected 0..255 pixel "
-                                 "values (or floats in [0, 1])")
+                raise ValueError(f"{arg}: integer values span [{lo}, {hi}]; expected 0..255 pixel values (or "
+                                 "floats in [0, 1], or uint16 for 16-bit pixels)")
         x = x.to(torch.float32).div_(255)
     return x.contiguous()
 
@@ -120,8 +116,9 @@ def _from_dataset(ds) -> ClassData:
                             "none (or make it an IterableDataset)") from None
     images, labels = [], []
     for i, item in enumerate(items):
-        if not isinstance(item, (tuple, list)) or len(item) < 2:
-            raise TypeError(f"data[{i}]: expected an (image, label) pair, got {type(item).__name__}")
+        if not isinstance(item, (tuple, list)) or len(item) != 2:
+            got = f"a {type(item).__name__} of {len(item)}" if isinstance(item, (tuple, list)) else type(item).__name__
+            raise TypeError(f"data[{i}]: expected an (image, label) pair, got {got}")
         img = _sample_tensor(item[0], i)
         if images and img.shape != images[0].shape:
             raise ValueError(f"data[{i}]: image of shape {tuple(img.shape)} differs from data[0]'s "
@@ -132,9 +129,16 @@ def _from_dataset(ds) -> ClassData:
         raise ValueError("data: the dataset is empty")
     classes = getattr(ds, "classes", None)
     ok = isinstance(classes, (list, tuple)) and all(isinstance(c, str) for c in classes) and classes
-    return _from_arrays(torch.stack(images), torch.tensor(labels, dtype=torch.int64),
+    return _from_arrays(_stack_items(images), torch.tensor(labels, dtype=torch.int64),
                         name=type(ds).__name__, num_classes=len(classes) if ok else None,
                         classes=list(classes) if ok else None)
+
+
+def _stack_items(images: list[torch.Tensor]) -> torch.Tensor:
+    """One batch; items of mixed dtypes (8- and 16-bit images, floats) each go to [0, 1] first."""
+    if len({img.dtype for img in images}) > 1:
+        images = [_to_images(img.unsqueeze(0), f"data[{i}] image")[0] for i, img in enumerate(images)]
+    return torch.stack(images)
 
 
 def _sample_tensor(img, i: int) -> torch.Tensor:
@@ -145,9 +149,8 @@ def _sample_tensor(img, i: int) -> torch.Tensor:
     from PIL import Image
 
     if isinstance(img, Image.Image):
-        arr = np.asarray(img.convert(_pil_mode([img.mode])))
-        return torch.from_numpy(arr.copy()).unsqueeze(0) if arr.ndim == 2 else \
-            torch.from_numpy(arr.transpose(2, 0, 1).copy())
+        arr = pil_pixels(img, f"data[{i}] image")
+        return _as_tensor(arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1), f"data[{i}] image")
     raise TypeError(f"data[{i}]: expected the image as a tensor, numpy array or PIL image, "
                     f"got {type(img).__name__}")
 

@@ -9,6 +9,7 @@ import numpy as np
 
 from ..classdata import ClassData
 from ..convert import _from_arrays, _pil_mode
+from ..pixels import pil_pixels, stack_pixels
 from ..registry import register_folder
 
 _IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".ppm", ".pgm", ".tif", ".tiff", ".webp"}
@@ -36,8 +37,8 @@ def _image_folder_split(root: Path, split: str) -> tuple[Path, Path]:
 
 def _read_image_tree(folder: Path, classes: list[str], mode: str | None = None,
                      size: tuple[int, int] | None = None, first: Path | None = None):
-    """(images (N, H, W[, 3]) uint8, labels, mode, size, first file); mode/size/first given
-    for a test split make it match its train split."""
+    """(images (N, C, H, W) exact pixels (data/pixels.py), labels, mode, size, first file); mode
+    ("L" or "RGB": the channels), size and first given for a test split make it match its train split."""
     from PIL import Image, UnidentifiedImageError
 
     files, labels = [], []
@@ -67,8 +68,11 @@ def _read_image_tree(folder: Path, classes: list[str], mode: str | None = None,
     arrays = []
     for f in files:
         with Image.open(f) as im:
-            arrays.append(np.asarray(im.convert(mode)))
-    return np.stack(arrays), np.asarray(labels, dtype=np.int64), mode, size, first
+            a = pil_pixels(im, str(f))
+        if a.ndim == 3 and mode == "L":
+            raise ValueError(f"{f}: a colour image, but the train split's images are all grayscale")
+        arrays.append(np.repeat(a[..., None], 3, axis=2) if a.ndim == 2 and mode == "RGB" else a)
+    return stack_pixels(arrays), np.asarray(labels, dtype=np.int64), mode, size, first
 
 
 def _load_image_folder(root: Path, split: str) -> ClassData:
