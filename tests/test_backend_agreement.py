@@ -18,7 +18,7 @@ import torch
 from hypothesis import HealthCheck, event, given, settings, strategies as st
 
 from dance_ext import augment_params as augment, ops, reference
-from dance_ext._extension import has_kernel
+from dance_ext.extension import has_kernel
 
 pytestmark = [pytest.mark.skipif(not (has_kernel("siamese_augment", "cpu") and has_kernel("class_mean_mmd", "cpu")),
                                  reason="the compiled extension's CPU kernels are not built"),
