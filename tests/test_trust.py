@@ -277,3 +277,14 @@ def test_pretraining_that_learned_nothing_writes_nothing(tmp_path):
 def test_batchnorm_networks_are_refused_for_condensation():
     with pytest.raises(ValueError, match="arch: the network has BatchNorm2d layers"):
         dance_ext.condense("digits", iterations=2, **{**TINY, "arch": "convnet_bn"})
+
+
+def test_a_manifest_asking_for_a_giant_network_is_refused_before_allocating(tmp_path, digits):
+    import json
+    store = tmp_path / "experts"
+    dance_ext.pretrain_experts(digits, num=1, epochs=3, out=store, width=8, depth=2, progress=False)
+    manifest = json.loads((store / "manifest.json").read_text())
+    manifest["network"]["width"] = 10 ** 9  # a kilobyte file asking for terabytes
+    (store / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match="width: 1000000000 is beyond what dance_ext builds"):
+        dance_ext.ExpertPool.load(store, device="cpu")

@@ -64,6 +64,7 @@ def network_spec(arch: str, channels: int, num_classes: int, image_size, width: 
     positive_int("channels", channels)
     positive_int("num_classes", num_classes)
     h, w = hw(image_size)
+    _within_bounds(channels=channels, num_classes=num_classes, height=h, width_px=w, width=width, depth=depth)
     if name in _CONVNET_VARIANTS:
         fixed = _CONVNET_VARIANTS[name]
         if "width" in fixed:
@@ -83,6 +84,18 @@ def network_spec(arch: str, channels: int, num_classes: int, image_size, width: 
         width = None
     return {"arch": name, "channels": channels, "num_classes": num_classes, "image_size": [h, w],
             "width": width, "depth": depth}
+
+
+# what a spec (possibly read from someone else's manifest) may ask for before anything is allocated
+BOUNDS = {"channels": 64, "num_classes": 100_000, "height": 4096, "width_px": 4096, "width": 4096, "depth": 12}
+
+
+def _within_bounds(**values) -> None:
+    for name, value in values.items():
+        if isinstance(value, int) and value > BOUNDS[name]:
+            label = {"height": "image_size", "width_px": "image_size"}.get(name, name)
+            raise ValueError(f"{label}: {value} is beyond what dance_ext builds (at most {BOUNDS[name]}); "
+                             "a network spec this large is refused before anything is allocated")
 
 
 def build_network(spec: dict) -> nn.Module:
