@@ -19,6 +19,7 @@ import torch
 from . import protocols
 from .checks import describe, hw, is_int
 from .data import ClassData, as_class_data, check_finite, check_pixel_range
+from .data.pixels import SYNTHETIC_SLACK
 from .models.external import arch_label, network_builder
 from .progress import progress_bar
 from .protocols import PROTOCOLS, Protocol
@@ -26,9 +27,6 @@ from .training import accuracy, normalizer, train_epoch
 from .utils import derive_seed, make_generator, resolve_device, seeded_network
 
 _SEED_TAG = 1  # keeps evaluation streams apart from other users of derive_seed
-# How far an (images, labels) pair may leave [0, 1]: synthetic images are unclamped after the last
-# step (DM's overshoot by ~0.3 on digits); normalised or 0..255 data goes further.
-SYNTHETIC_SLACK = 0.5
 
 
 def _protocol(name: str, dataset: str | None, images_per_class: int, num_classes: int, epochs, batch_size,

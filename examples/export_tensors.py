@@ -1,16 +1,15 @@
-"""Hand a condensed set to another tool as plain tensors.
+"""Hand a condensed set to another tool (DD-Ranking and the like) as plain tensors.
 
-The set is saved (syn.pt keeps the stored images, labels and every setting), loaded back
-with dance_ext.load, and its training images written with torch.save: DANCE stores
-mosaics that decode to factor² images each, so `decoded()` gives what a network trains on.
+`res.export(folder, format="tensors")` writes the decoded training set: images.pt (float
+(N, C, H, W) in [0, 1]; DANCE's mosaics already decoded into factor² images each),
+labels.pt (int64) and meta.json (mean, std, classes: the consumer normalises with them).
+`dance_ext.load_set` reads the folder back; the formats "imagefolder", "dm" and "dance"
+work the same way.
 
     python examples/export_tensors.py --out out/export
-    python -c "import torch; d = torch.load('out/export/train_set.pt'); print(d['images'].shape)"
+    python -c "import torch; print(torch.load('out/export/images.pt').shape)"
 """
 import argparse
-from pathlib import Path
-
-import torch
 
 import dance_ext
 
@@ -26,13 +25,9 @@ def main(argv=None) -> None:
 
     result = dance_ext.condense(args.dataset, ipc=args.ipc, method=args.method, preset="quick",
                                 iterations=args.iterations, progress=False)
-    saved = dance_ext.load(result.save(Path(args.out) / "set"))
-    images, labels = saved.decoded()  # (N, C, H, W) float in [0, 1], int64 class labels
-    meta = saved.meta
-    payload = {"images": images, "labels": labels, "mean": meta["mean"], "std": meta["std"],
-               "num_classes": meta["num_classes"]}
-    torch.save(payload, Path(args.out) / "train_set.pt")  # plain tensors and lists: torch.load(weights_only=True)
-    print(f"wrote {images.shape[0]} images {tuple(images.shape[1:])} to {Path(args.out) / 'train_set.pt'}")
+    folder = result.export(args.out, format="tensors")
+    images, labels = dance_ext.load_set(folder).decoded()
+    print(f"wrote {images.shape[0]} images {tuple(images.shape[1:])} and their labels to {folder}")
 
 
 if __name__ == "__main__":

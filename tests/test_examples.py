@@ -32,13 +32,15 @@ def test_condense_and_evaluate(tmp_path):
 
 def test_export_tensors(tmp_path):
     out = run_example("export_tensors.py", "--ipc", "2", "--iterations", "4", "--out", "export", tmp_path=tmp_path)
-    exported = torch.load(tmp_path / "export" / "train_set.pt", weights_only=True)
-    assert "wrote 20 images" in out and exported["images"].shape == (20, 1, 8, 8)
-    assert torch.equal(exported["labels"], torch.arange(10).repeat_interleave(2))
-    assert torch.equal(exported["images"], dance_ext.load(tmp_path / "export" / "set").images)
+    images = torch.load(tmp_path / "export" / "images.pt", weights_only=True)
+    labels = torch.load(tmp_path / "export" / "labels.pt", weights_only=True)
+    assert "wrote 20 images" in out and images.shape == (20, 1, 8, 8)
+    assert torch.equal(labels, torch.arange(10).repeat_interleave(2))
+    assert torch.equal(images, dance_ext.load_set(tmp_path / "export").images)
 
 
 @pytest.mark.parametrize("archs", [["mlp", "lenet"]])
 def test_other_network(archs, tmp_path):
     out = run_example("other_network.py", "--archs", *archs, "--iterations", "2", "--epochs", "2", tmp_path=tmp_path)
-    assert [line.split(":")[0] for line in out.splitlines()] == archs
+    assert [line.split(":")[0] for line in out.splitlines()][:len(archs)] == archs
+    assert len(out.splitlines()) == len(archs) + 1 and "tiny_mlp" in out.splitlines()[-1]

@@ -30,10 +30,10 @@ def _as_tensor(v, arg: str) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(v))
 
 
-def _to_images(images, arg: str = "images") -> torch.Tensor:
+def _to_images(images, arg: str = "images", slack: float = 0.0) -> torch.Tensor:
     """Any numeric (N,H,W), (N,C,H,W) or (N,H,W,C) image batch -> float32 (N,C,H,W) in [0,1], exactly:
     uint8 / 255, uint16 / 65535, other integers / 255 when in 0..255, floats as they are when in
-    [0, 1]; anything else is refused (data/pixels.py)."""
+    [0, 1] (``slack``: [-slack, 1 + slack], for synthetic sets); anything else is refused (data/pixels.py)."""
     x = _as_tensor(images, arg)
     if x.dtype == torch.bool or x.is_complex():
         raise TypeError(f"{arg}: expected numeric pixels (uint8 0..255 or float 0..1), got dtype {x.dtype}")
@@ -51,7 +51,7 @@ def _to_images(images, arg: str = "images") -> torch.Tensor:
         x = x.to(torch.float32).div_(65535)
     if x.is_floating_point():
         x = x.to(torch.float32)
-        check_pixel_range(x, arg)
+        check_pixel_range(x, arg, slack)
     else:
         if x.dtype != torch.uint8:
             lo, hi = (int(v) for v in torch.aminmax(x))

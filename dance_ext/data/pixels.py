@@ -27,6 +27,11 @@ _SIXTEEN_BIT = {"I;16", "I;16L", "I;16B", "I;16N"}
 _OVERSHOOT = 0.05
 
 
+# How far a synthetic set may leave [0, 1]: condensed images are unclamped after the last step
+# (DM's overshoot by ~0.3 on digits); normalised or 0..255 data goes further.
+SYNTHETIC_SLACK = 0.5
+
+
 def check_pixel_range(x: torch.Tensor, arg: str, slack: float = 0.0) -> None:
     """Float pixels must be finite and in [0, 1] (``slack``: in [-slack, 1 + slack]): normalised,
     0..255 and overshooting data are refused (nothing is clamped), each with what to do."""

@@ -15,6 +15,7 @@ from ..checks import describe, positive_int
 from ..data.classdata import _check_label_range
 from ..data.convert import _inferred_num_classes
 from ..data.convert import _pil_mode, _to_images, _to_labels
+from ..data.pixels import SYNTHETIC_SLACK
 from ..data.registry import DATASET_STATS
 from ..files import load_tensors
 from ..formats import READABLE, png
@@ -95,7 +96,8 @@ def _tensor_file(file: Path, what: str) -> torch.Tensor:
 
 def _load_tensors(path: Path, given: dict) -> CondenseResult:
     folder = path if path.is_dir() else path.parent
-    images = _to_images(_tensor_file(folder / "images.pt", "images (N, C, H, W)"), f"{folder / 'images.pt'}: images")
+    images = _to_images(_tensor_file(folder / "images.pt", "images (N, C, H, W)"), f"{folder / 'images.pt'}: images",
+                        SYNTHETIC_SLACK)
     labels = _to_labels(_tensor_file(folder / "labels.pt", "labels (N,)"), images.shape[0],
                         f"{folder / 'labels.pt'}: labels")
     meta = _with_stats(_meta_beside(folder / META_FILE), given)
