@@ -462,17 +462,41 @@ def metrics_cut(path: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("build,exc,match", CASES)
-def test_hostile_input(build, exc, match, ctx, monkeypatch):
-    call = build(ctx)
+def assert_refused(call, ctx, exc, match, forbid_work) -> None:
+    """``call()`` raises ``exc`` with a one-line message matching ``match``, before any work
+    (``forbid_work`` patches the work to fail), runs no pickled code and changes no guarded file."""
     before = {p: snapshot(p) for p in ctx.guarded}
-    no_work(monkeypatch)
+    forbid_work()
     with pytest.raises(exc, match=match) as info:
         call()
     assert "\n" not in str(info.value), "the message must be one line"
     assert not ctx.marker.exists(), "pickled code ran"
     for path, content in before.items():
         assert snapshot(path) == content, f"{path} changed"
+
+
+def assert_cli_refused(argv, ctx, match, forbid_work, monkeypatch, capsys) -> None:
+    """``dance-ext ARGV`` ends with exit status 2 and one "dance-ext: error:" line matching
+    ``match``, no traceback, before any work, with no guarded file changed."""
+    before = {p: snapshot(p) for p in ctx.guarded}
+    forbid_work()
+    monkeypatch.setattr(sys, "argv", ["dance-ext", *argv])
+    with pytest.raises(SystemExit) as info:
+        cli.run()
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    errors = [line for line in err.splitlines() if line.startswith("dance-ext: error: ")]
+    assert len(errors) == 1 and err.rstrip("\n").endswith(errors[0]), err
+    assert re.search(match, errors[0]), errors[0]
+    assert not ctx.marker.exists(), "pickled code ran"
+    for path, content in before.items():
+        assert snapshot(path) == content, f"{path} changed"
+
+
+@pytest.mark.parametrize("build,exc,match", CASES)
+def test_hostile_input(build, exc, match, ctx, monkeypatch):
+    assert_refused(build(ctx), ctx, exc, match, lambda: no_work(monkeypatch))
 
 
 # ---------------------------------------------------------------------------------------
@@ -532,18 +556,4 @@ CLI_CASES = [
 
 @pytest.mark.parametrize("build,match", CLI_CASES)
 def test_cli_hostile_input(build, match, ctx, monkeypatch, capsys):
-    argv = build(ctx)
-    before = {p: snapshot(p) for p in ctx.guarded}
-    no_work(monkeypatch)
-    monkeypatch.setattr(sys, "argv", ["dance-ext", *argv, "--no-progress"])
-    with pytest.raises(SystemExit) as info:
-        cli.run()
-    assert info.value.code == 2
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    errors = [line for line in err.splitlines() if line.startswith("dance-ext: error: ")]
-    assert len(errors) == 1 and err.rstrip("\n").endswith(errors[0]), err
-    assert re.search(match, errors[0]), errors[0]
-    assert not ctx.marker.exists(), "pickled code ran"
-    for path, content in before.items():
-        assert snapshot(path) == content, f"{path} changed"
+    assert_cli_refused([*build(ctx), "--no-progress"], ctx, match, lambda: no_work(monkeypatch), monkeypatch, capsys)

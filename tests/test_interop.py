@@ -5,7 +5,6 @@ outside (callables, timm), the class-named grid, and the hostile inputs of these
 (docs/HOSTILE_INPUTS.md, "Interoperability")."""
 import copy
 import json
-import re
 import struct
 import sys
 import zlib
@@ -23,7 +22,7 @@ from dance_ext.data import DATASET_STATS, as_class_data, load_dataset
 from dance_ext.formats import png
 from dance_ext.interop import load_set
 from dance_ext.results import CondenseResult, image_grid, png_bytes
-from test_hostile import Marker, no_work, snapshot, torch_bytes
+from test_hostile import Marker, assert_cli_refused, assert_refused, no_work, torch_bytes
 from test_interop_data import _DuckHF, imagenet_tree, tiny_tree
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -419,15 +418,7 @@ def no_work_here(monkeypatch):
 @pytest.mark.parametrize("build,exc,match", CASES)
 def test_interop_hostile_input(build, exc, match, ctx, monkeypatch):
     monkeypatch.setitem(sys.modules, "timm", None)  # timm absent, whatever this machine has
-    call = build(ctx)
-    before = {p: snapshot(p) for p in ctx.guarded}
-    no_work_here(monkeypatch)
-    with pytest.raises(exc, match=match) as info:
-        call()
-    assert "\n" not in str(info.value), "the message must be one line"
-    assert not ctx.marker.exists(), "pickled code ran"
-    for path, content in before.items():
-        assert snapshot(path) == content, f"{path} changed"
+    assert_refused(build(ctx), ctx, exc, match, lambda: no_work_here(monkeypatch))
 
 
 CLI_CASES = [
@@ -447,16 +438,4 @@ CLI_CASES = [
 @pytest.mark.parametrize("build,match", CLI_CASES)
 def test_interop_cli_hostile_input(build, match, ctx, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "timm", None)
-    argv = build(ctx)
-    before = {p: snapshot(p) for p in ctx.guarded}
-    no_work_here(monkeypatch)
-    monkeypatch.setattr(sys, "argv", ["dance-ext", *argv])
-    with pytest.raises(SystemExit) as info:
-        cli.run()
-    err = capsys.readouterr().err
-    errors = [line for line in err.splitlines() if line.startswith("dance-ext: error: ")]
-    assert info.value.code == 2 and "Traceback" not in err
-    assert len(errors) == 1 and err.rstrip("\n").endswith(errors[0]), err
-    assert re.search(match, errors[0]), errors[0]
-    for path, content in before.items():
-        assert snapshot(path) == content, f"{path} changed"
+    assert_cli_refused(build(ctx), ctx, match, lambda: no_work_here(monkeypatch), monkeypatch, capsys)
