@@ -91,11 +91,16 @@ def sha256_file(path) -> str:
     return digest.hexdigest()
 
 
+HASH_CHUNK = 1 << 26  # bytes per hashed piece
+
+
 def sha256_tensors(*tensors: torch.Tensor, extra: bytes = b"") -> str:
     """sha256 of the tensors' raw bytes in order (any dtype; numpy has no bfloat16), then ``extra``."""
     digest = hashlib.sha256()
     for t in tensors:
-        digest.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+        flat = t.detach().contiguous().reshape(-1).view(torch.uint8)
+        for start in range(0, flat.numel(), HASH_CHUNK):  # bounded copies, even of a GPU dataset
+            digest.update(flat[start:start + HASH_CHUNK].cpu().numpy())
     digest.update(extra)
     return digest.hexdigest()
 
