@@ -60,13 +60,11 @@ def saved(tmp_path_factory):
     return res, res.save(tmp_path_factory.mktemp("saved") / "result")
 
 
-@dataclass
-class Ctx:
+class Guarded:
+    """A case's folder ``tmp``: the paths that must come out of the hostile call unchanged, and
+    the marker that pickled code would create."""
     tmp: Path
-    digits: object
-    store_src: Path
-    saved: tuple
-    guarded: list = field(default_factory=list)
+    guarded: list
 
     @property
     def marker(self) -> Path:
@@ -76,6 +74,15 @@ class Ctx:
         """``path`` must come out of the hostile call byte-identical (no new files either)."""
         self.guarded.append(path)
         return path
+
+
+@dataclass
+class Ctx(Guarded):
+    tmp: Path
+    digits: object
+    store_src: Path
+    saved: tuple
+    guarded: list = field(default_factory=list)
 
     def store(self) -> Path:
         return Path(shutil.copytree(self.store_src, self.tmp / "experts"))

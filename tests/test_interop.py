@@ -22,7 +22,7 @@ from dance_ext.data import DATASET_STATS, as_class_data, load_dataset
 from dance_ext.formats import png
 from dance_ext.interop import load_set
 from dance_ext.results import CondenseResult, image_grid, png_bytes
-from test_hostile import Marker, assert_cli_refused, assert_refused, no_work, torch_bytes
+from test_hostile import Guarded, Marker, assert_cli_refused, assert_refused, no_work, torch_bytes
 from test_interop_data import _DuckHF, imagenet_tree, tiny_tree
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -263,17 +263,9 @@ def test_condense_records_classes_and_the_grid_names_its_rows(digits):
 # ---------------------------------------------------------------------------------------
 # Hostile inputs (docs/HOSTILE_INPUTS.md, "Interoperability")
 
-class Ctx:
+class Ctx(Guarded):
     def __init__(self, tmp: Path, saved: Path):
         self.tmp, self.saved, self.guarded = tmp, saved, []
-
-    @property
-    def marker(self) -> Path:
-        return self.tmp / "code-ran"
-
-    def guard(self, path: Path) -> Path:
-        self.guarded.append(path)
-        return path
 
     def folder(self, files: dict) -> Path:
         """A folder of torch.save'd objects (name -> object), guarded."""
