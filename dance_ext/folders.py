@@ -13,9 +13,14 @@
   written during the run) move over unchanged.
 * ``remove_stale_temps``: temp files and staging folders of interrupted writes, removed by
   the next run that holds the folder's lock.
+
+Other processes may probe a folder (``check_output_dir``) while its lock holder replaces it,
+before they ask for the lock themselves: probes are never carried into the new content, and
+a file that vanishes between listing and moving is another process's transient, not an error.
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import fcntl
@@ -26,6 +31,8 @@ from pathlib import Path
 
 TEMP_SUFFIX = ".tmp"  # files.temp_path names temps ".<name>.<random>.tmp"
 STAGING_MARK = ".staging-"
+PROBE_PREFIX = ".dance_ext-probe-"
+_REMOVE_ATTEMPTS = 8
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
 
@@ -43,12 +50,13 @@ def check_output_dir(path, arg: str) -> None:
     if not blocker.is_dir():
         raise ValueError(f"{arg}: {str(path)!r} cannot be a folder: {str(blocker)!r} is a file")
     try:
-        fd, probe = tempfile.mkstemp(dir=blocker, prefix=".dance_ext-probe-")
+        fd, probe = tempfile.mkstemp(dir=blocker, prefix=PROBE_PREFIX)
         os.close(fd)
-        os.unlink(probe)
     except OSError as exc:
         raise ValueError(f"{arg}: {str(path)!r} cannot be written: {str(blocker)!r} refuses new files "
                          f"({os.strerror(exc.errno) if exc.errno else exc})") from exc
+    with contextlib.suppress(FileNotFoundError):  # a writer's swap may have taken it: still proven
+        os.unlink(probe)
 
 
 class DirectoryLock:
@@ -122,12 +130,27 @@ def replace_folder(directory, contents: dict[str, bytes]) -> None:
             os.rename(staging, directory)
             return
         for entry in directory.iterdir():  # what the new content does not replace stays
-            if entry.name not in contents and not entry.name.endswith(TEMP_SUFFIX):
-                os.rename(entry, staging / entry.name)
+            if entry.name not in contents and not _transient(entry.name):
+                with contextlib.suppress(FileNotFoundError):
+                    os.rename(entry, staging / entry.name)
         _swap(staging, directory)
     finally:
-        if staging.exists():
-            shutil.rmtree(staging)
+        _remove_tree(staging)
+
+
+def _transient(name: str) -> bool:
+    """A temp file or another process's write probe: not part of any folder's content."""
+    return name.endswith(TEMP_SUFFIX) or name.startswith(PROBE_PREFIX)
+
+
+def _remove_tree(path: Path) -> None:
+    """rmtree that lets another process remove a file first (its probe): list again and go on.
+    Bounded: what still remains is a stale staging folder, which the next locked run removes."""
+    for _ in range(_REMOVE_ATTEMPTS):
+        if not path.exists():
+            return
+        with contextlib.suppress(FileNotFoundError):
+            shutil.rmtree(path)
 
 
 def _swap(new: Path, target: Path) -> None:

@@ -128,8 +128,9 @@ SAVER = textwrap.dedent("""
             try:
                 res.save(sys.argv[1])
                 break
-            except ValueError:  # the other writer holds the folder: try again
-                pass
+            except ValueError as exc:  # the other writer holds the folder: try again
+                if "in use by another dance_ext run" not in str(exc):
+                    raise
 """)
 
 
@@ -147,6 +148,34 @@ def test_concurrent_saves_never_show_a_mixed_result(tmp_path):
         seen.add(res.meta["who"])
     assert all(w.returncode == 0 for w in writers)
     assert seen, "the reader never saw a result"
+    assert not [p for p in tmp_path.iterdir() if folders.STAGING_MARK in p.name]
+
+
+def test_a_probe_taken_by_another_writers_swap_still_proves_the_folder_writable(tmp_path, monkeypatch):
+    real_mkstemp = folders.tempfile.mkstemp
+
+    def swapped_away(*args, **kwargs):  # the lock holder's swap moves the probe out right away
+        fd, name = real_mkstemp(*args, **kwargs)
+        os.unlink(name)
+        return fd, name
+    monkeypatch.setattr(folders.tempfile, "mkstemp", swapped_away)
+    folders.check_output_dir(tmp_path, "out")
+
+
+def test_a_replace_leaves_probes_behind_and_lets_vanished_entries_go(tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in ("notes.txt", "vanishing.txt", f"{folders.PROBE_PREFIX}x1"):
+        (out / name).write_text(name)
+    real_rename = os.rename
+
+    def racing_rename(src, dst):  # another process removes this file between listing and moving
+        if Path(src).name == "vanishing.txt":
+            os.unlink(src)
+        real_rename(src, dst)
+    monkeypatch.setattr(folders.os, "rename", racing_rename)
+    folders.replace_folder(out, {"a.txt": b"new"})
+    assert sorted(p.name for p in out.iterdir()) == ["a.txt", "notes.txt"]
     assert not [p for p in tmp_path.iterdir() if folders.STAGING_MARK in p.name]
 
 
