@@ -65,3 +65,23 @@ def accuracy_curves(curves: dict[str, list[dict]], path) -> Path:
     if curves:
         ax.legend(fontsize=8)
     return _save(fig, path)
+
+
+def accuracy_vs_budget(cells: list[dict], path) -> Path:
+    """Test accuracy (%) against the budget (log axis), one panel per IPC and one line per
+    method, each paper's number as a dashed horizontal mark in the line's colour.
+    ``cells``: rows with "method", "ipc", "budget", "mean", "std" and "paper" (or None)."""
+    ipcs = sorted({c["ipc"] for c in cells})
+    fig = Figure(figsize=(4.5 * max(len(ipcs), 1), 4))
+    axes = fig.subplots(1, max(len(ipcs), 1), squeeze=False)[0]
+    for ax, ipc in zip(axes, ipcs):
+        for method in dict.fromkeys(c["method"] for c in cells if c["ipc"] == ipc):
+            rows = sorted((c for c in cells if c["ipc"] == ipc and c["method"] == method), key=lambda c: c["budget"])
+            line = ax.errorbar([c["budget"] for c in rows], [c["mean"] for c in rows],
+                               yerr=[c["std"] for c in rows], marker="o", capsize=3, label=method)
+            if rows[0]["paper"] is not None:
+                ax.axhline(rows[0]["paper"], linestyle="--", linewidth=1, color=line[0].get_color())
+        ax.set(xscale="log", title=f"IPC {ipc} (dashed: paper, full budget)", xlabel="budget",
+               ylabel="test accuracy (%)")
+        ax.legend(fontsize=8)
+    return _save(fig, path)

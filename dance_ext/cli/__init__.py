@@ -21,6 +21,7 @@ from . import (
     pretrain,
     reproduce,
     selftest,
+    sweep,
 )
 
 DESCRIPTION = """Dataset condensation by Distribution Matching (DM) and DANCE.
@@ -29,7 +30,7 @@ With no dataset, `dance-ext condense` condenses the embedded default (sklearn's 
 offline) with the CPU-sized "quick" preset and evaluates the result."""
 # name -> module, in the order `dance-ext --help` lists them
 COMMANDS = {"condense": condense, "pretrain": pretrain, "evaluate": evaluate, "export": export, "compare": compare,
-            "reproduce": reproduce, "cross-arch": cross_arch, "figures": figures, "config": config, "info": info,
+            "reproduce": reproduce, "sweep": sweep, "cross-arch": cross_arch, "figures": figures, "config": config, "info": info,
             "selftest": selftest}
 
 

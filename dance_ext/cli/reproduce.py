@@ -17,6 +17,8 @@ def add_arguments(p) -> None:
     p.add_argument("--eval-runs", type=int, default=3, help="networks trained per condensed set")
     p.add_argument("--protocol", default="dance", choices=[*PROTOCOLS, "paper"],
                    help="evaluation of every set (paper: each method's own)")
+    p.add_argument("--own-protocol", action="store_true",
+                   help="also evaluate every set with its method's own paper protocol where it differs")
     p.add_argument("--eval-epochs", type=int, help="default: the protocol's epochs × √budget")
     p.add_argument("--eval-every", type=int, help="test checkpoints for best-epoch accuracy (default: protocol's)")
     p.add_argument("--curve-points", type=int, default=0,

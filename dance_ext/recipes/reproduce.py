@@ -7,11 +7,14 @@ and IPC -> evaluate over several runs -> results.json, results.md and figures.
 Settings are the papers' (``preset="paper"``), shrunk by ``--budget`` (dance_ext/presets.py
 says how). One expert store serves DANCE (middle encoders, calibration) and herding (its
 feature space). Every set is evaluated with one protocol (default DANCE's, §3.11) so the
-rows compare; ``--protocol paper`` uses each method's own instead. ``--curve-points K``
+rows compare; ``--protocol paper`` uses each method's own instead, and ``--own-protocol``
+evaluates every set with both (DM's rows then also compare with the DM paper). ``--curve-points K``
 also evaluates DM and DANCE K times during condensation (by resuming from checkpoints),
-for the accuracy-vs-iteration figure. ``--cross-arch`` evaluates every final set on more
+for the accuracy-vs-iteration figure; each row's ``official`` is then what the official
+DANCE code reports (best test accuracy over epochs and over condensation checkpoints). ``--cross-arch`` evaluates every final set on more
 architectures. Running into the same folder again keeps the cells results.json already
-holds (same settings; ``--fresh`` redoes them) and reuses the experts. The folder holds:
+holds (same settings; ``--fresh`` redoes them), also those of IPCs and methods not asked
+for this time, and reuses the experts. The folder holds:
 
     results.json   every row, the command, settings, budget, device, commit, wall times
     results.md     the table (ours beside DANCE Table 1 where it has the cell) and details
@@ -44,7 +47,7 @@ NEEDS_EXPERTS = ("herding", "dance")
 CURVE_METHODS = ("dm", "dance")
 # what a kept cell must share with this run
 SETTINGS = ("dataset", "budget", "protocol", "eval_runs", "eval_epochs", "eval_every", "seed", "curve_points",
-            "curve_ipc", "curve_runs")
+            "curve_ipc", "curve_runs", "own_protocol")
 
 
 def check(args) -> None:
@@ -93,9 +96,10 @@ class Recipe:
                 "reused": reused, "seconds": None if reused else time.perf_counter() - started}
         return pool, info
 
-    def evaluate(self, result, runs: int) -> dict:
-        config_protocol = result.meta["eval_protocol"]
-        protocol = config_protocol if self.args.protocol == "paper" else self.args.protocol
+    def evaluate(self, result, runs: int, protocol: str | None = None) -> dict:
+        """``protocol`` None: the one of --protocol ("paper": the method's own)."""
+        if protocol is None:
+            protocol = result.meta["eval_protocol"] if self.args.protocol == "paper" else self.args.protocol
         per_class = result.meta["ipc"] * result.factor ** 2
         epochs = self.args.eval_epochs or presets.eval_epochs(protocol, self.dataset, per_class,
                                                               self.train.num_classes, self.args.budget)
@@ -119,8 +123,7 @@ class Recipe:
             partial = self.condense(method, ipc, pool, iterations, checkpoint_dir=checkpoints if iterations else None)
             scores = self.evaluate(partial, self.args.curve_runs)
             seconds += scores["seconds"]
-            curve.append({"iteration": iterations, "mean": scores["mean"], "std": scores["std"],
-                          "runs": scores["runs"]})
+            curve.append(curve_point(iterations, scores))
         return self.condense(method, ipc, pool, total, checkpoint_dir=checkpoints), curve, seconds
 
     def run_cell(self, method: str, ipc: int, pool) -> tuple[dict, object, list]:
@@ -135,8 +138,8 @@ class Recipe:
         scores = self.evaluate(result, self.args.eval_runs)
         result.evaluation = scores
         if curve:  # the final set's evaluation closes the curve
-            curve.append({"iteration": result.meta["iterations"], "mean": scores["mean"], "std": scores["std"],
-                          "runs": scores["runs"]})
+            curve.append(curve_point(result.meta["iterations"], scores))
+        own = self.own_protocol(result, scores)
         folder = set_folder(self.out, method, ipc)
         result.save(folder)
         meta = result.meta
@@ -145,11 +148,26 @@ class Recipe:
                "protocol": scores["protocol"], "eval_epochs": scores["epochs"], "eval_width": meta["width"],
                "iterations": meta["iterations"], "lr_img": meta["lr_img"], "batch_real": meta["batch_real"],
                "factor": meta["factor"], "num_experts": meta["num_experts"] if method == "dance" else None,
-               "budget": meta["budget"], "condense_seconds": condensed - started - curve_seconds,
-               "curve_eval_seconds": curve_seconds,
-               "eval_seconds": scores["seconds"], "wall_seconds": time.perf_counter() - started,
+               "budget": meta["budget"], "official": max(p["best_mean"] for p in curve or [scores]),
+               "own": own, "condense_seconds": condensed - started - curve_seconds,
+               "curve_eval_seconds": curve_seconds, "eval_seconds": scores["seconds"] + (own or {}).get("seconds", 0), "wall_seconds": time.perf_counter() - started,
                "set": str(folder)}
         return row, result, curve
+
+    def own_protocol(self, result, scores: dict) -> dict | None:
+        """With --own-protocol: the set under its method's own paper protocol (DM's for DM and
+        the real subsets), evaluated again only where that differs from the common one."""
+        if not self.args.own_protocol:
+            return None
+        own = result.meta["eval_protocol"]
+        if own != scores["protocol"]:
+            scores = self.evaluate(result, self.args.eval_runs, protocol=own)
+        return {key: scores[key] for key in ("protocol", "epochs", "mean", "std", "runs", "best_mean", "seconds")}
+
+
+def curve_point(iteration: int, scores: dict) -> dict:
+    return {"iteration": iteration, "mean": scores["mean"], "std": scores["std"], "runs": scores["runs"],
+            "best_mean": scores["best_mean"]}
 
 
 def kept_cells(args, settings: dict) -> tuple[dict, dict]:
@@ -184,7 +202,8 @@ def run(args) -> int:
     pool = None
     if any(m in NEEDS_EXPERTS for m in args.methods):
         pool, report["experts"] = recipe.experts()
-    results = {}
+    results, rows = {}, dict(kept)  # cells not asked for this time stay in the report
+    curves = {label: c for label, c in kept_curves.items() if _cell(label) in kept}
     for ipc, method in progress_bar([(ipc, m) for ipc in args.ipc for m in args.methods], desc="reproduce",
                                     unit="set"):
         label = f"{method} ipc {ipc}"
@@ -193,10 +212,12 @@ def run(args) -> int:
             curve = kept_curves.get(label, [])
         else:
             row, result, curve = recipe.run_cell(method, ipc, pool)
-        report["rows"].append(row)
+        rows[(method, ipc)] = row
         results[label] = result
         if curve:
-            report["curves"][label] = curve
+            curves[label] = curve
+        report["rows"] = sorted(rows.values(), key=lambda r: (r["ipc"], presets.METHODS.index(r["method"])))
+        report["curves"] = curves
         report["wall_seconds"] = time.perf_counter() - started
         write_json(out / REPORT, report)  # partial results survive an interrupted run
         write(f"{label}: {row['mean']:.2f} ± {row['std']:.2f} % ({row['wall_seconds']:.0f} s"
@@ -210,6 +231,12 @@ def run(args) -> int:
     atomic_write(out / "results.md", lambda tmp: Path(tmp).write_text(text))
     print(text)
     return 0
+
+
+def _cell(label: str) -> tuple[str, int]:
+    """"dm ipc 10" -> ("dm", 10)."""
+    method, _, ipc = label.split(" ")
+    return method, int(ipc)
 
 
 def _cross_arch(recipe: Recipe, results: dict) -> list[dict]:

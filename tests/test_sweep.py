@@ -1,0 +1,56 @@
+"""`dance-ext sweep`: accuracy against budget in resumable pieces, on digits at CI-sized budgets."""
+import json
+
+import pytest
+from PIL import Image
+
+from dance_ext.cli import main as cli_main, run as cli_run
+from dance_ext.recipes import sweep
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+TINY = ["--dataset", "digits", "--methods", "random", "dm", "dance", "--eval-runs", "2", "--eval-epochs", "3"]
+
+
+def _rows(out, budget, seed):
+    return json.loads((sweep.folder(out, budget, seed) / "results.json").read_text())["rows"]
+
+
+def test_sweep_aggregates_seeds_and_budgets_and_resumes_in_pieces(tmp_path, monkeypatch):
+    monkeypatch.setenv("DANCE_EXT_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "sweep"
+    assert cli_main(["sweep", *TINY, "--ipc", "1", "--budgets", "0.002", "0.004", "--seeds", "0", "1",
+                     "--out", str(out)]) == 0
+    first = _rows(out, 0.002, 0)
+    dm = next(r for r in first if r["method"] == "dm")
+    assert dm["own"]["protocol"] == "dm" and dm["protocol"] == "dance" and len(dm["own"]["runs"]) == 2
+    assert dm["official"] >= max(dm["best_mean"], 0)  # best over the checkpoints 0, mid, end
+
+    # a later piece: another IPC into the same folders keeps every finished cell and its experts
+    assert cli_main(["sweep", *TINY, "--ipc", "2", "--budgets", "0.002", "--seeds", "0", "1",
+                     "--out", str(out)]) == 0
+    again = _rows(out, 0.002, 0)
+    assert [(r["method"], r["ipc"]) for r in again] == [(m, i) for i in (1, 2) for m in ("random", "dm", "dance")]
+    assert [r for r in again if r["ipc"] == 1] == first
+    summary = json.loads((out / "sweep.json").read_text())
+    cells = {(c["method"], c["ipc"], c["budget"]): c for c in summary["cells"]}
+    assert set(cells) == {(m, 1, b) for m in ("random", "dm", "dance") for b in (0.002, 0.004)} | \
+        {(m, 2, 0.002) for m in ("random", "dm", "dance")}
+    cell = cells[("dm", 1, 0.002)]
+    runs = [a for seed in (0, 1) for r in _rows(out, 0.002, seed) if (r["method"], r["ipc"]) == ("dm", 1)
+            for a in r["runs"]]
+    assert (cell["sets"], cell["networks"]) == (2, 4) and cell["mean"] == pytest.approx(sum(runs) / 4)
+    assert cell["own_protocol"] == "dm" and cells[("dance", 1, 0.002)]["own_protocol"] == "dance"
+    assert cells[("dm", 1, 0.004)]["iterations"] == 2 * cell["iterations"]
+    table = (out / "sweep.md").read_text()
+    assert "| dm | 1 | 0.002 | 2 × 2 |" in table and "official" in table
+    with Image.open(out / "figures" / "accuracy_vs_budget.png") as figure:
+        assert figure.format == "PNG" and figure.size[0] > figure.size[1]
+
+
+def test_sweep_refuses_bad_budgets_and_seeds_before_any_work(tmp_path, capsys):
+    for flags, message in ((["--budgets", "0"], "--budgets"), (["--budgets", "0.1", "--seeds", "-1"], "--seeds"),
+                           (["--budgets", "0.1", "--eval-epochs", "0"], "--eval-epochs")):
+        with pytest.raises(SystemExit):
+            cli_run(["sweep", "--dataset", "digits", *flags, "--out", str(tmp_path / "s")])
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()
