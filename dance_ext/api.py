@@ -144,7 +144,8 @@ def _meta(data: ClassData, config: presets.CondenseConfig, preset: str, seed: in
                 image_size=list(data.image_size), mean=list(data.mean), std=list(data.std),
                 num_train=int(data.labels.numel()), seed=seed, device=str(device),
                 torch_version=torch.__version__, dance_ext_version=__version__,
-                world_size=world_size, class_block_used=block, classes=data.classes)
+                world_size=world_size, class_block_used=block, classes=data.classes,
+                departures=presets.departures(config, data.name, data.image_size))
     if config.method == "dm":
         meta["network"] = network_spec(config.arch, data.channels, data.num_classes, data.image_size,
                                        config.width, config.depth)

@@ -10,7 +10,14 @@
   a condensed set, a handful of batches per epoch, so a linear cut would leave its
   networks untrained; likewise class means over fewer than 32 real images get noisy.
 
-Learning rates are kept: they are the papers'. Every scaled value is rounded, at least 1.
+Learning rates are kept: they are the papers' (a larger DANCE lr did not help at small
+budgets; docs/RESULTS.md). Every scaled value is rounded, at least 1.
+
+DANCE with experts of fewer than ``CALIBRATION_MIN_EXPERT_EPOCHS`` epochs (budget below 1/3,
+and the quick preset) drops its calibration step and spends that time on iterations
+(× ``CALIBRATION_TIME_AS_ITERATIONS``): the cross-entropy under an expert trained a few epochs
+costs about a third of every iteration and, measured, bought no accuracy (docs/ALGORITHMS.md
+§7). ``departures`` lists every setting of a run that differs from the paper's.
 """
 from __future__ import annotations
 
@@ -27,6 +34,10 @@ SELECTIONS = ("random", "herding")  # real subsets, chosen without optimisation
 # which pretraining refuses; small budgets keep this floor
 MIN_EXPERT_EPOCHS = 3
 PRESETS = ("paper", "quick")
+CALIBRATION_MIN_EXPERT_EPOCHS = 20
+CALIBRATION_TIME_AS_ITERATIONS = 1.5
+# settings that change how fast a run is computed, not what it computes, and bookkeeping
+NOT_DEPARTURES = ("budget", "backend", "channels_last", "autocast", "tf32", "class_block", "log_every")
 # the paper datasets by canonical name (data.load_dataset); others get settings by image size
 SMALL_DATASETS = ("mnist", "fashion-mnist", "svhn", "cifar10", "cifar100", "tinyimagenet")
 
@@ -113,9 +124,25 @@ def quick(method: str, dataset: str, ipc: int, image_size: tuple[int, int]) -> C
     cores for digits)."""
     base = paper(method, dataset, ipc, image_size)
     num_experts = min(base.num_experts, 3)
-    return replace(base, iterations=min(base.iterations, 200), width=32, batch_real=64,
-                   num_experts=num_experts, pretrain_num=max(num_experts, 1), pretrain_epochs=10,
-                   eval_epochs=300, log_every=20)
+    return _without_weak_calibration(replace(
+        base, iterations=min(base.iterations, 200), width=32, batch_real=64, num_experts=num_experts,
+        pretrain_num=max(num_experts, 1), pretrain_epochs=10, eval_epochs=300, log_every=20))
+
+
+def _without_weak_calibration(config: CondenseConfig) -> CondenseConfig:
+    """DANCE whose experts train too few epochs for its calibration: none, and its time on
+    iterations instead (module docstring)."""
+    if config.method != "dance" or not config.iter_calib or config.pretrain_epochs >= CALIBRATION_MIN_EXPERT_EPOCHS:
+        return config
+    return replace(config, iter_calib=0, iterations=_times(config.iterations, CALIBRATION_TIME_AS_ITERATIONS))
+
+
+def departures(config: CondenseConfig, dataset: str, image_size) -> dict:
+    """Every setting of ``config`` that differs from the paper preset of its method, dataset
+    and IPC: name -> {"paper": value, "used": value} (speed paths and bookkeeping aside)."""
+    base = paper(config.method, dataset, config.ipc, tuple(image_size))
+    return {f.name: {"paper": getattr(base, f.name), "used": getattr(config, f.name)} for f in fields(config)
+            if f.name not in NOT_DEPARTURES and getattr(base, f.name) != getattr(config, f.name)}
 
 
 def _check_budget(budget) -> float:
@@ -137,12 +164,12 @@ def scale(config: CondenseConfig, budget) -> CondenseConfig:
     times = _times
     pretrain_num = times(config.pretrain_num, budget)
     expert_epochs = min(config.pretrain_epochs, max(MIN_EXPERT_EPOCHS, times(config.pretrain_epochs, budget)))
-    return replace(config, budget=float(budget), iterations=times(config.iterations, budget),
-                   pretrain_epochs=expert_epochs, pretrain_num=pretrain_num,
-                   num_experts=min(config.num_experts, pretrain_num),
-                   width=min(config.width, 16 * math.ceil(config.width * root / 16)),
-                   batch_real=max(min(32, config.batch_real), round(config.batch_real * root)),
-                   eval_epochs=times(config.eval_epochs, root))
+    return _without_weak_calibration(replace(
+        config, budget=float(budget), iterations=times(config.iterations, budget), pretrain_epochs=expert_epochs,
+        pretrain_num=pretrain_num, num_experts=min(config.num_experts, pretrain_num),
+        width=min(config.width, 16 * math.ceil(config.width * root / 16)),
+        batch_real=max(min(32, config.batch_real), round(config.batch_real * root)),
+        eval_epochs=times(config.eval_epochs, root)))
 
 
 def resolve(method: str, preset: str | None, dataset: str, ipc: int, image_size, overrides: dict) -> CondenseConfig:

@@ -74,14 +74,41 @@ def test_paper_selections_need_no_optimisation(method):
 def test_budget_scales_steps_linearly_and_sizes_by_sqrt():
     full = presets.resolve("dance", "paper", "cifar10", 10, (32, 32), {})
     c = presets.resolve("dance", "paper", "cifar10", 10, (32, 32), {"budget": 0.25})
-    assert (c.iterations, c.pretrain_epochs, c.pretrain_num, c.num_experts) == (2500, 15, 5, 5)
+    # experts of 15 epochs (< 20): no calibration, its time as 1.5× the iterations
+    assert (c.iterations, c.pretrain_epochs, c.pretrain_num, c.num_experts, c.iter_calib) == (3750, 15, 5, 5, 0)
     assert (c.width, c.batch_real, c.eval_epochs, c.budget) == (64, 64, 750, 0.25)
     assert (c.lr_img, c.factor, c.depth) == (full.lr_img, full.factor, full.depth)  # the papers' rates kept
     tiny = presets.resolve("dance", "paper", "fashion-mnist", 1, (28, 28), {"budget": 0.03})
     # width rounds up to a multiple of 16, batch_real stays >= 32, experts used <= pretrained
-    assert (tiny.iterations, tiny.width, tiny.batch_real, tiny.pretrain_num, tiny.num_experts) == (300, 32, 32, 1, 1)
+    assert (tiny.iterations, tiny.width, tiny.batch_real, tiny.pretrain_num, tiny.num_experts) == (450, 32, 32, 1, 1)
     assert tiny.eval_epochs == round(1500 * math.sqrt(0.03))
     assert presets.resolve("dm", "paper", "fashion-mnist", 1, (28, 28), {"budget": 0.03}).iterations == 600
+
+
+def test_calibration_needs_experts_trained_a_third_of_the_papers_epochs():
+    half = presets.resolve("dance", "paper", "cifar10", 10, (32, 32), {"budget": 0.5})
+    assert (half.pretrain_epochs, half.iter_calib, half.iterations) == (30, 1, 5000)
+    low = presets.resolve("dance", "paper", "cifar10", 10, (32, 32), {"budget": 0.3})
+    assert (low.pretrain_epochs, low.iter_calib, low.iterations) == (18, 0, 4500)
+    quick = presets.resolve("dance", "quick", "digits", 10, (8, 8), {})
+    assert (quick.pretrain_epochs, quick.iter_calib, quick.iterations) == (10, 0, 300)
+    # explicit settings win over the rule
+    kept = presets.resolve("dance", "paper", "cifar10", 10, (32, 32), {"budget": 0.1, "iter_calib": 1})
+    assert (kept.iter_calib, kept.iterations) == (1, 1500)
+    assert presets.resolve("dm", "quick", "digits", 10, (8, 8), {}).iterations == 200
+
+
+def test_every_departure_from_the_paper_is_listed_and_recorded_in_meta():
+    paper = presets.resolve("dance", "paper", "fashion-mnist", 10, (28, 28), {})
+    assert presets.departures(paper, "fashion-mnist", (28, 28)) == {}
+    small = presets.resolve("dance", "paper", "fashion-mnist", 10, (28, 28), {"budget": 0.03, "backend": "reference"})
+    found = presets.departures(small, "fashion-mnist", (28, 28))
+    assert found["iter_calib"] == {"paper": 1, "used": 0} and found["iterations"] == {"paper": 10000, "used": 450}
+    assert set(found) == {"iterations", "iter_calib", "batch_real", "width", "num_experts", "pretrain_epochs",
+                          "pretrain_num", "eval_epochs"}  # the backend computes the same thing: not a departure
+    res = dance_ext.condense("digits", ipc=1, method="dm", preset="quick", iterations=2, progress=False)
+    assert res.meta["departures"]["iterations"] == {"paper": 20000, "used": 2}
+    assert res.meta["departures"]["width"] == {"paper": 128, "used": 32}
 
 
 def test_budget_one_is_the_preset_and_overrides_win():
