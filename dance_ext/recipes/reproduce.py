@@ -11,8 +11,8 @@ rows compare; ``--protocol paper`` uses each method's own instead, and ``--own-p
 evaluates every set with both (DM's rows then also compare with the DM paper). ``--curve-points K``
 also evaluates DM and DANCE K times during condensation (by resuming from checkpoints),
 for the accuracy-vs-iteration figure; each row's ``official`` is then what the official
-DANCE code reports (best test accuracy over epochs and over condensation checkpoints). ``--cross-arch`` evaluates every final set on more
-architectures. Running into the same folder again keeps the cells results.json already
+DANCE code reports (best test accuracy over epochs and over condensation checkpoints).
+``--cross-arch`` evaluates every final set on more architectures. Running into the same folder again keeps the cells results.json already
 holds (same settings; ``--fresh`` redoes them), also those of IPCs and methods not asked
 for this time, and reuses the experts. The folder holds:
 
@@ -212,6 +212,7 @@ def run(args) -> int:
             curve = kept_curves.get(label, [])
         else:
             row, result, curve = recipe.run_cell(method, ipc, pool)
+            row["commit"] = report["commit"]  # a kept row keeps the commit that made it
         rows[(method, ipc)] = row
         results[label] = result
         if curve:

@@ -89,7 +89,8 @@ def aggregate(out) -> dict:
     cells.sort(key=lambda c: (c["ipc"], METHODS.index(c["method"]), c["budget"]))
     return {"dataset": reports[0]["dataset"] if reports else None, "cells": cells,
             "expert_seconds": {f"{b:g}": float(np.mean(s)) for b, s in sorted(experts.items())},
-            "pieces": [{"budget": r["budget"], "seed": r["settings"]["seed"], "commit": r["commit"],
+            "pieces": [{"budget": r["budget"], "seed": r["settings"]["seed"],
+                        "commit": ", ".join(sorted({row.get("commit", r["commit"]) for row in r["rows"]})),
                         "device": r["device"], "torch": r["torch"], "started": r["started"]} for r in reports]}
 
 
