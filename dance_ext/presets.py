@@ -13,11 +13,17 @@
 Learning rates are kept: they are the papers' (a larger DANCE lr did not help at small
 budgets; docs/RESULTS.md). Every scaled value is rounded, at least 1.
 
-DANCE with experts of fewer than ``CALIBRATION_MIN_EXPERT_EPOCHS`` epochs (budget below 1/3,
-and the quick preset) drops its calibration step and spends that time on iterations
-(× ``CALIBRATION_TIME_AS_ITERATIONS``): the cross-entropy under an expert trained a few epochs
-costs about a third of every iteration and, measured, bought no accuracy (docs/ALGORITHMS.md
-§7). ``departures`` lists every setting of a run that differs from the paper's.
+A reduced-budget DANCE run (experts of fewer than ``CALIBRATION_MIN_EXPERT_EPOCHS`` epochs:
+budget below 1/3, and the quick preset) departs from the paper twice (docs/ALGORITHMS.md §7):
+
+* it drops its calibration step and spends that time on iterations
+  (× ``CALIBRATION_TIME_AS_ITERATIONS``): the cross-entropy under an expert trained a few epochs
+  costs about a third of every iteration and, measured, bought no accuracy;
+* above ``MOSAIC_MAX_IPC`` images per class it condenses full-resolution images (factor 1,
+  real init) instead of multi-formation mosaics: measured, the mosaics start below a real subset
+  there and a reduced budget does not recover it (at 1 and 10 they start well above it).
+
+``departures`` lists every setting of a run that differs from the paper's.
 """
 from __future__ import annotations
 
@@ -36,6 +42,7 @@ MIN_EXPERT_EPOCHS = 3
 PRESETS = ("paper", "quick")
 CALIBRATION_MIN_EXPERT_EPOCHS = 20
 CALIBRATION_TIME_AS_ITERATIONS = 1.5
+MOSAIC_MAX_IPC = 10
 # settings that change how fast a run is computed, not what it computes, and bookkeeping
 NOT_DEPARTURES = ("budget", "backend", "channels_last", "autocast", "tf32", "class_block", "log_every")
 # the paper datasets by canonical name (data.load_dataset); others get settings by image size
@@ -90,10 +97,11 @@ def eval_epochs(protocol: str, dataset: str | None, images_per_class: int, num_c
     return _times(epochs, math.sqrt(_check_budget(budget)))
 
 
-def paper(method: str, dataset: str, ipc: int, image_size: tuple[int, int]) -> CondenseConfig:
+def paper(method: str, dataset: str, ipc: int, image_size: tuple[int, int], factor: int | None = None) -> CondenseConfig:
     """The official scripts' settings for ``method`` on ``dataset`` at ``ipc``: explicit for
     MNIST, Fashion-MNIST, SVHN, CIFAR-10/100, TinyImageNet and the 128×128 ImageNet subsets;
-    other datasets (digits, folders, tensors) get the same rules by image size."""
+    other datasets (digits, folders, tensors) get the same rules by image size. ``factor``
+    (DANCE): None for the paper's; init and evaluation epochs follow it."""
     subset = dataset in IMAGENET_SUBSETS or min(image_size) >= 128
     # ConvNet-3 up to 64 px (DANCE keeps depth 3 on TinyImageNet, as DM's default), ConvNet-5 at 128 px
     depth = 5 if subset else 3 if dataset in SMALL_DATASETS else None
@@ -106,7 +114,8 @@ def paper(method: str, dataset: str, ipc: int, image_size: tuple[int, int]) -> C
                               eval_epochs=DM_EVAL_EPOCHS)
     if method == "dance":
         # f = 2 is the papers' choice (28–128 px); a 4×4 tile of an 8×8 digit keeps too little of it
-        factor = 2 if min(image_size) >= 16 else 1
+        if factor is None:
+            factor = 2 if min(image_size) >= 16 else 1
         return CondenseConfig(method="dance", ipc=ipc, iterations=10000, lr_img=(0.1 if subset else 0.01) * ipc,
                               batch_real=128, factor=factor, init="mix" if factor > 1 else "real", depth=depth,
                               num_experts=5, pretrain_num=5 if subset else 20,
@@ -118,21 +127,25 @@ def paper(method: str, dataset: str, ipc: int, image_size: tuple[int, int]) -> C
                           eval_protocol="dm", eval_epochs=DM_EVAL_EPOCHS)
 
 
-def quick(method: str, dataset: str, ipc: int, image_size: tuple[int, int]) -> CondenseConfig:
+def quick(method: str, dataset: str, ipc: int, image_size: tuple[int, int], factor: int | None = None) -> CondenseConfig:
     """A CPU budget: the paper's algorithm and learning rates with 200 iterations, a narrower
     network, smaller real batches and fewer, shorter-trained experts (about a minute on 2
     cores for digits)."""
-    base = paper(method, dataset, ipc, image_size)
+    base = paper(method, dataset, ipc, image_size, factor)
     num_experts = min(base.num_experts, 3)
-    return _without_weak_calibration(replace(
-        base, iterations=min(base.iterations, 200), width=32, batch_real=64, num_experts=num_experts,
-        pretrain_num=max(num_experts, 1), pretrain_epochs=10, eval_epochs=300, log_every=20))
+    return replace(base, iterations=min(base.iterations, 200), width=32, batch_real=64, num_experts=num_experts,
+                   pretrain_num=max(num_experts, 1), pretrain_epochs=10, eval_epochs=300, log_every=20)
 
 
-def _without_weak_calibration(config: CondenseConfig) -> CondenseConfig:
-    """DANCE whose experts train too few epochs for its calibration: none, and its time on
-    iterations instead (module docstring)."""
-    if config.method != "dance" or not config.iter_calib or config.pretrain_epochs >= CALIBRATION_MIN_EXPERT_EPOCHS:
+def _preset(preset: str, method: str, dataset: str, ipc: int, image_size, budget) -> CondenseConfig:
+    """``preset`` scaled by ``budget``, with the reduced-budget design (module docstring)."""
+    make = paper if preset == "paper" else quick
+    config = scale(make(method, dataset, ipc, image_size), budget)
+    if method != "dance" or config.pretrain_epochs >= CALIBRATION_MIN_EXPERT_EPOCHS:
+        return config
+    if config.factor > 1 and ipc > MOSAIC_MAX_IPC:
+        config = scale(make(method, dataset, ipc, image_size, factor=1), budget)
+    if not config.iter_calib:
         return config
     return replace(config, iter_calib=0, iterations=_times(config.iterations, CALIBRATION_TIME_AS_ITERATIONS))
 
@@ -164,12 +177,12 @@ def scale(config: CondenseConfig, budget) -> CondenseConfig:
     times = _times
     pretrain_num = times(config.pretrain_num, budget)
     expert_epochs = min(config.pretrain_epochs, max(MIN_EXPERT_EPOCHS, times(config.pretrain_epochs, budget)))
-    return _without_weak_calibration(replace(
+    return replace(
         config, budget=float(budget), iterations=times(config.iterations, budget), pretrain_epochs=expert_epochs,
         pretrain_num=pretrain_num, num_experts=min(config.num_experts, pretrain_num),
         width=min(config.width, 16 * math.ceil(config.width * root / 16)),
         batch_real=max(min(32, config.batch_real), round(config.batch_real * root)),
-        eval_epochs=times(config.eval_epochs, root)))
+        eval_epochs=times(config.eval_epochs, root))
 
 
 def resolve(method: str, preset: str | None, dataset: str, ipc: int, image_size, overrides: dict) -> CondenseConfig:
@@ -181,10 +194,9 @@ def resolve(method: str, preset: str | None, dataset: str, ipc: int, image_size,
     unknown = sorted(set(overrides) - FIELDS)
     if unknown:
         raise TypeError(f"condense() got unknown setting(s) {unknown}; valid: {sorted(FIELDS - {'method', 'ipc'})}")
-    config = (paper if preset == "paper" else quick)(method, dataset, ipc, tuple(image_size))
     overrides = {k: v for k, v in overrides.items() if v is not None}
     # the budget scales the preset; explicit overrides then win over the scaled values
-    config = scale(config, overrides.pop("budget", 1.0))
+    config = _preset(preset, method, dataset, ipc, tuple(image_size), overrides.pop("budget", 1.0))
     if method == "dance" and "factor" in overrides and "init" not in overrides:
         # init follows the factor: mosaics for f > 1, else a random real subset (the official
         # 'random' init takes the first ipc images of each class, a writer-ordered subset on digits)

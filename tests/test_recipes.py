@@ -98,6 +98,26 @@ def test_calibration_needs_experts_trained_a_third_of_the_papers_epochs():
     assert presets.resolve("dm", "quick", "digits", 10, (8, 8), {}).iterations == 200
 
 
+@pytest.mark.parametrize("ipc, budget, factor", [(10, 0.03, 2), (11, 0.03, 1), (50, 0.03, 1), (50, 0.1, 1),
+                                                  (50, 0.5, 2), (50, 1, 2)])
+def test_reduced_budgets_use_full_resolution_images_above_ten_per_class(ipc, budget, factor):
+    c = presets.resolve("dance", "paper", "fashion-mnist", ipc, (28, 28), {"budget": budget})
+    assert (c.factor, c.init) == (factor, "mix" if factor > 1 else "real")
+    assert c.eval_epochs == presets.eval_epochs("dance", None, ipc * factor ** 2, 10, budget)
+    found = presets.departures(c, "fashion-mnist", (28, 28))
+    assert ("factor" in found) == (factor == 1) and ("init" in found) == (factor == 1)
+
+
+def test_full_resolution_rule_keeps_the_protocol_and_yields_to_explicit_settings():
+    # the ImageNet subsets' evaluation epochs depend on the decoded images per class: they follow
+    nette = presets.resolve("dance", "paper", "imagenette", 50, (128, 128), {"budget": 0.1})
+    assert (nette.factor, nette.eval_epochs) == (1, presets.eval_epochs("dance", "imagenette", 50, 10, 0.1))
+    assert presets.resolve("dance", "quick", "fashion-mnist", 50, (28, 28), {}).factor == 1
+    # explicit settings win over the rule; init follows an explicit factor
+    kept = presets.resolve("dance", "paper", "fashion-mnist", 50, (28, 28), {"budget": 0.03, "factor": 2})
+    assert (kept.factor, kept.init) == (2, "mix")
+
+
 def test_every_departure_from_the_paper_is_listed_and_recorded_in_meta():
     paper = presets.resolve("dance", "paper", "fashion-mnist", 10, (28, 28), {})
     assert presets.departures(paper, "fashion-mnist", (28, 28)) == {}
