@@ -32,6 +32,10 @@ def test_sweep_aggregates_seeds_and_budgets_and_resumes_in_pieces(tmp_path, monk
     assert [(r["method"], r["ipc"]) for r in again] == [(m, i) for i in (1, 2) for m in ("random", "dm", "dance")]
     assert [r for r in again if r["ipc"] == 1] == first
     summary = json.loads((out / "sweep.json").read_text())
+    # the second piece reused the stores: the pretraining time is still what they cost to make
+    experts = json.loads((sweep.folder(out, 0.002, 0) / "results.json").read_text())["experts"]
+    assert experts["reused"] and experts["seconds"] is None and experts["train_seconds"] > 0
+    assert set(summary["expert_seconds"]) == {"0.002", "0.004"}
     cells = {(c["method"], c["ipc"], c["budget"]): c for c in summary["cells"]}
     assert set(cells) == {(m, 1, b) for m in ("random", "dm", "dance") for b in (0.002, 0.004)} | \
         {(m, 2, 0.002) for m in ("random", "dm", "dance")}
@@ -42,7 +46,8 @@ def test_sweep_aggregates_seeds_and_budgets_and_resumes_in_pieces(tmp_path, monk
     assert cell["own_protocol"] == "dm" and cells[("dance", 1, 0.002)]["own_protocol"] == "dance"
     assert cells[("dm", 1, 0.004)]["iterations"] == 2 * cell["iterations"]
     table = (out / "sweep.md").read_text()
-    assert "| dm | 1 | 0.002 | 2 × 2 |" in table and "official" in table
+    assert "| dm | 1 | 0.002 | 2 × 2 |" in table and "official" in table and "| f |" in table
+    assert cells[("dm", 1, 0.002)]["factor"] == 1
     with Image.open(out / "figures" / "accuracy_vs_budget.png") as figure:
         assert figure.format == "PNG" and figure.size[0] > figure.size[1]
 

@@ -90,9 +90,12 @@ class Recipe:
                                   progress=self.verbose, test=self.test)
         except ValueError as exc:
             raise ValueError(f"--out: {exc}") from exc
-        accuracies = [e.get("test_accuracy") for e in pool.manifest.get("experts", [])]
+        trained = pool.manifest.get("experts", [])
+        # train_seconds: what the store cost to make, also when this run reused it
         info = {"path": str(store), "num": pool.num_experts, "epochs": config.pretrain_epochs,
-                "batch": config.pretrain_batch, "network": pool.spec, "test_accuracy": accuracies,
+                "batch": config.pretrain_batch, "network": pool.spec,
+                "test_accuracy": [e.get("test_accuracy") for e in trained],
+                "train_seconds": sum(e.get("train_seconds") or 0.0 for e in trained),
                 "reused": reused, "seconds": None if reused else time.perf_counter() - started}
         return pool, info
 

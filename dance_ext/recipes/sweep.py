@@ -83,8 +83,9 @@ def aggregate(out) -> dict:
         for row in report["rows"]:
             groups.setdefault((row["method"], row["ipc"], row["budget"]), []).append(row)
         info = report.get("experts") or {}
-        if info.get("seconds") is not None:
-            experts.setdefault(report["budget"], []).append(info["seconds"])
+        seconds = info.get("train_seconds") or info.get("seconds")  # reports before train_seconds: only when made
+        if seconds is not None:
+            experts.setdefault(report["budget"], []).append(seconds)
     cells = [_cell(key, rows) for key, rows in groups.items()]
     cells.sort(key=lambda c: (c["ipc"], METHODS.index(c["method"]), c["budget"]))
     return {"dataset": reports[0]["dataset"] if reports else None, "cells": cells,
@@ -106,7 +107,7 @@ def _cell(key: tuple, rows: list[dict]) -> dict:
             "own_protocol": rows[0]["own"]["protocol"] if own_runs else None, "own_mean": own_mean, "own_std": own_std,
             "official": float(np.mean(officials)) if officials else None,
             "paper": paper_accuracy(rows[0]["dataset"], method, ipc),
-            "iterations": rows[0]["iterations"], "lr_img": rows[0]["lr_img"],
+            "iterations": rows[0]["iterations"], "lr_img": rows[0]["lr_img"], "factor": rows[0]["factor"],
             "condense_seconds": float(np.mean([r["condense_seconds"] for r in rows])),
             "eval_seconds": float(np.mean([r["eval_seconds"] for r in rows])),
             "wall_seconds": float(np.mean([r["wall_seconds"] for r in rows]))}
@@ -117,18 +118,20 @@ def markdown(summary: dict) -> str:
              "Mean ± std over every evaluation network of every condensed set (seeds) of a cell; "
              "`own protocol`: each set under its method's paper protocol; `official`: best test accuracy "
              "over epochs and condensation checkpoints, as the official DANCE code reports it (mean over sets; "
-             "selects on the test set); `paper`: DANCE Table 1 at full budget on a GPU. Seconds are per set "
+             "selects on the test set); `paper`: DANCE Table 1 at full budget on a GPU; `f`: the multi-formation "
+             "factor (1: full-resolution images). Seconds are per set "
              "(expert pretraining apart).", "",
              "| method | ipc | budget | sets × nets | ours (common) | own protocol | official | paper | "
-             "iterations | lr_img | condense s | eval s | wall s |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "iterations | lr_img | f | condense s | eval s | wall s |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for c in summary["cells"]:
         own = f"{c['own_mean']:.1f} ± {c['own_std']:.1f} ({c['own_protocol']})" if c["own_mean"] is not None else "–"
         official = "–" if c["official"] is None else f"{c['official']:.1f}"
         paper = "–" if c["paper"] is None else f"{c['paper']:.1f}"
-        lr = f"{c['lr_img']:g}" if c["iterations"] else "–"
+        lr, factor = (f"{c['lr_img']:g}", c["factor"]) if c["iterations"] else ("–", "–")
         lines.append(f"| {c['method']} | {c['ipc']} | {c['budget']:g} | {c['sets']} × {c['networks'] // c['sets']} | "
                      f"{c['mean']:.1f} ± {c['std']:.1f} | {own} | {official} | {paper} | {c['iterations']} | {lr} | "
+                     f"{factor} | "
                      f"{c['condense_seconds']:.0f} | {c['eval_seconds']:.0f} | {c['wall_seconds']:.0f} |")
     experts = ", ".join(f"budget {b}: {s:.0f} s" for b, s in summary["expert_seconds"].items())
     lines += ["", f"Expert pretraining per seed: {experts or 'none'}.", "",
