@@ -31,6 +31,15 @@ def test_sweep_aggregates_seeds_and_budgets_and_resumes_in_pieces(tmp_path, monk
     again = _rows(out, 0.002, 0)
     assert [(r["method"], r["ipc"]) for r in again] == [(m, i) for i in (1, 2) for m in ("random", "dm", "dance")]
     assert [r for r in again if r["ipc"] == 1] == first
+    # --fresh redoes only the cells asked for
+    assert cli_main(["sweep", *TINY, "--methods", "dm", "--ipc", "2", "--budgets", "0.002", "--seeds", "0",
+                     "--fresh", "--out", str(out)]) == 0
+    redone = _rows(out, 0.002, 0)
+    assert [(r["method"], r["ipc"]) for r in redone] == [(r["method"], r["ipc"]) for r in again]
+    assert [r for r in redone if r["method"] != "dm" or r["ipc"] != 2] == \
+        [r for r in again if r["method"] != "dm" or r["ipc"] != 2]
+    dm2 = [next(r for r in rows if (r["method"], r["ipc"]) == ("dm", 2)) for rows in (again, redone)]
+    assert dm2[0]["wall_seconds"] != dm2[1]["wall_seconds"] and dm2[0]["runs"] == dm2[1]["runs"]  # same seed
     summary = json.loads((out / "sweep.json").read_text())
     # the second piece reused the stores: the pretraining time is still what they cost to make
     experts = json.loads((sweep.folder(out, 0.002, 0) / "results.json").read_text())["experts"]

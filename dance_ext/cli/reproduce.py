@@ -32,7 +32,8 @@ def add_arguments(p) -> None:
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     p.add_argument("--out", default="runs/reproduce", help="output folder")
     p.add_argument("--fresh", action="store_true",
-                   help="redo every cell (default: cells already in OUT/results.json are kept; experts are reused)")
+                   help="redo the cells asked for; the others in OUT/results.json stay (default: keep every finished "
+                        "cell; experts are reused either way)")
     p.add_argument("--verbose", action="store_true", help="inner progress bars too")
     add_config(p)
 

@@ -173,19 +173,23 @@ def curve_point(iteration: int, scores: dict) -> dict:
             "best_mean": scores["best_mean"]}
 
 
-def kept_cells(args, settings: dict) -> tuple[dict, dict]:
-    """The rows and curves of OUT/results.json to keep, by (method, ipc): none with --fresh
-    or without a report; an error when the report was written with other settings."""
+def kept_cells(args, settings: dict) -> tuple[dict, dict, dict | None]:
+    """The rows and curves of OUT/results.json to keep, by (method, ipc), and its experts' record:
+    with --fresh, the rows of the cells not asked for; nothing without a report or, with --fresh,
+    from one written with other settings (without --fresh that is an error)."""
     out = Path(args.out)
-    if args.fresh or not (out / REPORT).exists():
-        return {}, {}
+    if not (out / REPORT).exists():
+        return {}, {}, None
     previous = read_report(out)
     if previous.get("settings") != settings:
+        if args.fresh:
+            return {}, {}, None
         raise ValueError(f"--out: {out / REPORT} was written with other settings ({previous.get('settings')} "
                          f"instead of {settings}); pass --fresh to redo its cells, or choose another --out")
+    redo = {(m, ipc) for m in args.methods for ipc in args.ipc} if args.fresh else set()
     rows = {(r["method"], r["ipc"]): r for r in previous["rows"]
-            if (set_folder(out, r["method"], r["ipc"]) / "syn.pt").exists()}
-    return rows, previous.get("curves", {})
+            if (r["method"], r["ipc"]) not in redo and (set_folder(out, r["method"], r["ipc"]) / "syn.pt").exists()}
+    return rows, previous.get("curves", {}), previous.get("experts")
 
 
 def run(args) -> int:
@@ -196,7 +200,7 @@ def run(args) -> int:
     recipe = Recipe(args)
     out = recipe.out
     settings = {key: getattr(args, key) for key in SETTINGS}
-    kept, kept_curves = kept_cells(args, settings)
+    kept, kept_curves, kept_experts = kept_cells(args, settings)
     report = {"dataset": recipe.dataset, "command": args.command_line, "settings": settings,
               "budget": args.budget, "torch": torch.__version__, "commit": git_commit(),
               "device": f"{device_name(recipe.device)}, torch threads: {torch.get_num_threads()}",
@@ -205,6 +209,8 @@ def run(args) -> int:
     pool = None
     if any(m in NEEDS_EXPERTS for m in args.methods):
         pool, report["experts"] = recipe.experts()
+    elif kept_experts:  # a piece without DANCE or herding keeps what the store cost
+        report["experts"] = kept_experts
     results, rows = {}, dict(kept)  # cells not asked for this time stay in the report
     curves = {label: c for label, c in kept_curves.items() if _cell(label) in kept}
     for ipc, method in progress_bar([(ipc, m) for ipc in args.ipc for m in args.methods], desc="reproduce",
