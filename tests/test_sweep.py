@@ -25,12 +25,20 @@ def test_sweep_aggregates_seeds_and_budgets_and_resumes_in_pieces(tmp_path, monk
     assert dm["own"]["protocol"] == "dm" and dm["protocol"] == "dance" and len(dm["own"]["runs"]) == 2
     assert dm["official"] >= max(dm["best_mean"], 0)  # best over the checkpoints 0, mid, end
 
+    # a report from before rows recorded their commit: its rows keep the report's, not the next piece's
+    report_file = sweep.folder(out, 0.002, 0) / "results.json"
+    old = json.loads(report_file.read_text())
+    old["commit"] = "0ld"
+    for row in old["rows"]:
+        del row["commit"]
+    report_file.write_text(json.dumps(old))
     # a later piece: another IPC into the same folders keeps every finished cell and its experts
     assert cli_main(["sweep", *TINY, "--ipc", "2", "--budgets", "0.002", "--seeds", "0", "1",
                      "--out", str(out)]) == 0
     again = _rows(out, 0.002, 0)
     assert [(r["method"], r["ipc"]) for r in again] == [(m, i) for i in (1, 2) for m in ("random", "dm", "dance")]
-    assert [r for r in again if r["ipc"] == 1] == first
+    assert [r for r in again if r["ipc"] == 1] == [{**r, "commit": "0ld"} for r in first]
+    assert all(r["commit"] not in (None, "0ld") for r in again if r["ipc"] == 2)
     # --fresh redoes only the cells asked for
     assert cli_main(["sweep", *TINY, "--methods", "dm", "--ipc", "2", "--budgets", "0.002", "--seeds", "0",
                      "--fresh", "--out", str(out)]) == 0

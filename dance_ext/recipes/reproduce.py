@@ -189,6 +189,8 @@ def kept_cells(args, settings: dict) -> tuple[dict, dict, dict | None]:
     redo = {(m, ipc) for m in args.methods for ipc in args.ipc} if args.fresh else set()
     rows = {(r["method"], r["ipc"]): r for r in previous["rows"]
             if (r["method"], r["ipc"]) not in redo and (set_folder(out, r["method"], r["ipc"]) / "syn.pt").exists()}
+    for row in rows.values():  # rows written before they recorded one: the report's, before this run replaces it
+        row.setdefault("commit", previous.get("commit"))
     return rows, previous.get("curves", {}), previous.get("experts")
 
 
