@@ -13,7 +13,7 @@
 Learning rates are kept: they are the papers' (a larger DANCE lr did not help at small
 budgets; docs/RESULTS.md). Every scaled value is rounded, at least 1.
 
-A reduced-budget DANCE run (experts of fewer than ``CALIBRATION_MIN_EXPERT_EPOCHS`` epochs:
+A reduced-budget DANCE run (experts of fewer than ``REDUCED_BELOW_EXPERT_EPOCHS`` epochs:
 budget below 1/3, and the quick preset) departs from the paper twice (docs/ALGORITHMS.md §7):
 
 * it drops its calibration step and spends that time on iterations
@@ -40,7 +40,7 @@ SELECTIONS = ("random", "herding")  # real subsets, chosen without optimisation
 # which pretraining refuses; small budgets keep this floor
 MIN_EXPERT_EPOCHS = 3
 PRESETS = ("paper", "quick")
-CALIBRATION_MIN_EXPERT_EPOCHS = 20
+REDUCED_BELOW_EXPERT_EPOCHS = 20
 CALIBRATION_TIME_AS_ITERATIONS = 1.5
 MOSAIC_MAX_IPC = 10
 # settings that change how fast a run is computed, not what it computes, and bookkeeping
@@ -141,7 +141,7 @@ def _preset(preset: str, method: str, dataset: str, ipc: int, image_size, budget
     """``preset`` scaled by ``budget``, with the reduced-budget design (module docstring)."""
     make = paper if preset == "paper" else quick
     config = scale(make(method, dataset, ipc, image_size), budget)
-    if method != "dance" or config.pretrain_epochs >= CALIBRATION_MIN_EXPERT_EPOCHS:
+    if method != "dance" or config.pretrain_epochs >= REDUCED_BELOW_EXPERT_EPOCHS:
         return config
     if config.factor > 1 and ipc > MOSAIC_MAX_IPC:
         config = scale(make(method, dataset, ipc, image_size, factor=1), budget)
