@@ -12,9 +12,10 @@ evaluates every set with both (DM's rows then also compare with the DM paper). `
 also evaluates DM and DANCE K times during condensation (by resuming from checkpoints),
 for the accuracy-vs-iteration figure; each row's ``official`` is then what the official
 DANCE code reports (best test accuracy over epochs and over condensation checkpoints).
-``--cross-arch`` evaluates every final set on more architectures. Running into the same folder again keeps the cells results.json already
-holds (same settings; ``--fresh`` redoes them), also those of IPCs and methods not asked
-for this time, and reuses the experts. The folder holds:
+``--cross-arch`` evaluates every final set on more architectures. Running into the same
+folder again keeps the cells results.json already holds (same settings; ``--fresh`` redoes
+the cells asked for), also those of IPCs and methods not asked for this time, and reuses
+the experts. The folder holds:
 
     results.json   every row, the command, settings, budget, device, commit, wall times
     results.md     the table (ours beside DANCE Table 1 where it has the cell) and details
